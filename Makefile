@@ -1,0 +1,37 @@
+# Two commands for a newcomer:  `make repro` (set up + quick reproduction), `make test` (set up + tests).
+# A virtual environment .venv is created unless one is already active.
+ifdef VIRTUAL_ENV
+PY := python
+else
+PY := .venv/bin/python
+endif
+STAMP := $(dir $(PY)).rfattn-installed
+
+.PHONY: setup repro test test-all bench report clean-outputs
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml tools/install-torch.sh
+	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+	$(PY) -m pip install --quiet --upgrade pip
+	bash tools/install-torch.sh $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+repro: setup          ## quick reproduction of every study: figures/, figures/REPORT.md
+	$(PY) -m paper_repro --quick
+
+test: setup           ## default test suite (excludes `slow` and `gpu`)
+	$(PY) -m pytest -q
+
+test-all: setup       ## every CPU test, the slow ones included
+	$(PY) -m pytest -q -m "not gpu"
+
+bench: setup          ## speed and memory comparisons, written to benchmarks/results/
+	$(PY) benchmarks/bench_rfa.py
+
+report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
+	$(PY) -m rfattn.experiment.claims figures
+
+clean-outputs:
+	rm -rf outputs multirun

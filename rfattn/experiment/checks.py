@@ -1,0 +1,75 @@
+"""Input validation with messages that name the parameter and the allowed values.
+
+Every public entry point validates its arguments before any work, in the style of
+scikit-learn's ``check_*`` helpers: a bad value raises :class:`ConfigError` (a ``ValueError``)
+whose message starts with the parameter's name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
+
+
+class ConfigError(ValueError):
+    """A configuration value or argument outside its allowed range."""
+
+
+def positive_int(name: str, value) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1 (got {value!r})")
+    return int(value)
+
+
+def positive_ints(name: str, values) -> list[int]:
+    """A non-empty sequence of integers >= 1, returned sorted ascending without duplicates."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{name} must be a non-empty list of integers >= 1 (got {values!r})")
+    out = [positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not out:
+        raise ConfigError(f"{name} must be a non-empty list of integers >= 1 (got [])")
+    return sorted(set(out))
+
+
+def real(name: str, value, *, low: float | None = None, high: float | None = None,
+         low_open: bool = False) -> float:
+    """A finite real number in [low, high] (or (low, high] when ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {value!r})")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ConfigError(f"{name} must lie in {left}{lo}, {hi}] (got {value!r})")
+    return value
+
+
+def nonnegative(name: str, value) -> float:
+    """A finite real number >= 0."""
+    return real(name, value, low=0.0)
+
+
+def positive(name: str, value) -> float:
+    """A finite real number > 0."""
+    return real(name, value, low=0.0, low_open=True)
+
+
+def choice(name: str, value, allowed: Sequence[str]) -> str:
+    """One of the ``allowed`` strings."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))} (got {value!r})")
+    return value
+
+
+def fits_in_memory(what: str, nbytes: float, available: float, hint: str) -> None:
+    """Raise before any work when an allocation of ``nbytes`` would not fit in ``available``."""
+    if nbytes > available:
+        raise ConfigError(
+            f"{what} needs {nbytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
+            f"is available; {hint}"
+        )

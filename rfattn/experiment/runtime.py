@@ -1,0 +1,90 @@
+"""Device, dtype, seeds, memory and progress: the runtime choices every study shares.
+
+Seeds are explicit: a random stream is named by ``(seed, *stream)`` and drawn on the CPU with a
+torch generator seeded through :class:`numpy.random.SeedSequence`, so the same config and seed
+give the same numbers on every device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .checks import ConfigError, choice
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cpu``; ``cuda`` or ``cuda:K`` (must exist)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if isinstance(device, str) and device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device is {device!r} but CUDA is not available; use auto or cpu")
+        return torch.device(device)
+    raise ConfigError(f"device must be one of auto, cpu, cuda, cuda:K (got {device!r})")
+
+
+def resolve_dtype(dtype: str | torch.dtype = "float64") -> torch.dtype:
+    """``float64`` (default, used for every theory check) or ``float32``."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)} (got {dtype})")
+        return dtype
+    return DTYPES[choice("dtype", dtype, list(DTYPES))]
+
+
+def _stream_key(part) -> int:
+    if isinstance(part, str):
+        return zlib.crc32(part.encode())
+    return int(part)
+
+
+def generator(seed: int, *stream) -> torch.Generator:
+    """A CPU generator for the random stream named ``(seed, *stream)``.
+
+    Different stream names give statistically independent streams (SeedSequence spawning);
+    the same name always gives the same stream.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0 (got {seed!r})")
+    words = np.random.SeedSequence([int(seed), *(_stream_key(s) for s in stream)]).generate_state(2)
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(words[0]) << 31 ^ int(words[1]))
+    return gen
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that can be allocated now on ``device`` (free GPU memory, or MemAvailable)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def progress(iterable, desc: str, total: int | None = None):
+    """tqdm progress bar on interactive terminals, silent elsewhere (CI, Hydra workers)."""
+    return tqdm(iterable, desc=desc, total=total, disable=None, leave=False, file=sys.stderr)
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The package logger; Hydra configures its handlers when running under a Hydra app."""
+    return logging.getLogger(name)

@@ -1,0 +1,220 @@
+r"""Ridge regression for a whole path of regularizations from one eigendecomposition.
+
+Objective (the ``1/n`` convention; scikit-learn's ``alpha`` equals ``n * lam``):
+
+.. math::  \hat w(\lambda) = \arg\min_w \tfrac1n \|y - \Phi w\|^2 + \lambda \|w\|^2
+           = (\Phi^\top\Phi/n + \lambda I)^{-1} \Phi^\top y / n .
+
+*Primal* (``n >= p``): :math:`\Phi^\top\Phi/n = V \operatorname{diag}(e) V^\top`, and the
+prediction on :math:`\Phi_e` is :math:`(\Phi_e V)\operatorname{diag}(1/(e+\lambda))\,c` with
+:math:`c = V^\top\Phi^\top y/n`.
+*Dual* (``n < p``, or a kernel): :math:`K/n = U\operatorname{diag}(e)U^\top` with
+:math:`K=\Phi\Phi^\top`, and the prediction is
+:math:`(K_e U/n)\operatorname{diag}(1/(e+\lambda))\,U^\top y`.
+Either way every prediction is ``A_e @ (c / (e + lam))``: one decomposition, then a matrix
+product for all lambdas at once. Leave-one-out residuals are exact:
+:math:`(y_i - \hat y_i)/(1 - H_{ii})` with :math:`H_{ii} = \sum_k B_{ik}/(e_k+\lambda)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..experiment.checks import ConfigError, positive_ints
+
+
+def check_lambdas(lambdas) -> Tensor:
+    """A 1-D float64 tensor of regularizations, each finite and >= 0."""
+    lam = torch.as_tensor(lambdas, dtype=torch.float64).reshape(-1)
+    if lam.numel() == 0 or not torch.isfinite(lam).all() or (lam < 0).any():
+        raise ConfigError(f"lambdas must be a non-empty list of finite numbers >= 0 "
+                          f"(got {lambdas!r})")
+    return lam
+
+
+class SpectralRidge:
+    """Ridge fitted once, evaluated for any set of lambdas.
+
+    Build with :meth:`from_features` (primal or dual by shape), :meth:`from_gram` (kernel ridge)
+    or :meth:`from_normal_equations` (a Gram accumulated over a growing prefix of samples).
+    """
+
+    def __init__(self, spectrum: Tensor, coef: Tensor, leverage: Tensor, fitted_basis: Tensor,
+                 y: Tensor, form: str, basis: Tensor, train_features: Tensor | None):
+        self.spectrum = spectrum.clamp_min(0.0)  # round-off can give tiny negative values
+        self.coef, self.leverage, self.fitted_basis = coef, leverage, fitted_basis
+        self.y, self.form, self.basis, self.train_features = y, form, basis, train_features
+        self.n = y.shape[0]
+
+    @classmethod
+    def from_features(cls, features: Tensor, y: Tensor, form: str = "auto") -> SpectralRidge:
+        n, p = features.shape
+        if form == "auto":
+            form = "primal" if n >= p else "dual"
+        if form == "primal":
+            gram = features.T @ features
+            return cls.from_normal_equations(gram, features.T @ y, features, y)
+        if form != "dual":
+            raise ConfigError(f"form must be one of auto, primal, dual (got {form!r})")
+        return cls._dual(features @ features.T, y, features)
+
+    @classmethod
+    def from_gram(cls, gram: Tensor, y: Tensor) -> SpectralRidge:
+        """Kernel ridge regression with the train Gram matrix ``K[i, j] = k(x_i, x_j)``."""
+        return cls._dual(gram, y, None)
+
+    @classmethod
+    def from_normal_equations(cls, gram: Tensor, rhs: Tensor, features: Tensor,
+                              y: Tensor) -> SpectralRidge:
+        """Primal form from ``gram = Phi^T Phi`` and ``rhs = Phi^T y`` (unnormalized sums)."""
+        n = features.shape[0]
+        e, V = torch.linalg.eigh(gram / n)
+        P = features @ V
+        return cls(e, V.T @ rhs / n, P * P / n, P, y, "primal", V, features)
+
+    @classmethod
+    def _dual(cls, gram: Tensor, y: Tensor, features: Tensor | None) -> SpectralRidge:
+        n = gram.shape[0]
+        e, U = torch.linalg.eigh(gram / n)
+        e = e.clamp_min(0.0)
+        return cls(e, U.T @ y, U * U * e, U * e, y, "dual", U, features)
+
+    def _basis(self, features: Tensor | None = None, cross_gram: Tensor | None = None) -> Tensor:
+        if self.form == "primal":
+            if features is None:
+                raise ConfigError("a primal ridge fit predicts from features, not a cross Gram")
+            return features @ self.basis
+        if cross_gram is None:
+            if features is None or self.train_features is None:
+                raise ConfigError("a kernel ridge fit predicts from cross_gram = k(x_eval, x_train)")
+            cross_gram = features @ self.train_features.T
+        return cross_gram @ self.basis / self.n
+
+    def predict(self, lambdas, features: Tensor | None = None,
+                cross_gram: Tensor | None = None) -> Tensor:
+        """Predictions, shape (m, L): one column per lambda."""
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        return self._basis(features, cross_gram) @ (self.coef[:, None] /
+                                                    (self.spectrum[:, None] + lam))
+
+    def train_predictions(self, lambdas) -> Tensor:
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        return self.fitted_basis @ (self.coef[:, None] / (self.spectrum[:, None] + lam))
+
+    def loo_mse(self, lambdas) -> Tensor:
+        """Exact leave-one-out mean squared error for every lambda (L,)."""
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        inv = 1.0 / (self.spectrum[:, None] + lam)
+        resid = self.y[:, None] - self.fitted_basis @ (self.coef[:, None] * inv)
+        return ((resid / (1.0 - self.leverage @ inv)) ** 2).mean(0)
+
+    def weights(self, lambdas) -> Tensor:
+        """Primal weights, shape (p, L) (needs features for a dual fit)."""
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        scaled = self.coef[:, None] / (self.spectrum[:, None] + lam)
+        if self.form == "primal":
+            return self.basis @ scaled
+        if self.train_features is None:
+            raise ConfigError("a kernel ridge fit has no primal weights")
+        return self.train_features.T @ (self.basis @ scaled) / self.n
+
+
+@dataclass
+class RidgePath:
+    """Errors of one ridge fit over the lambda path (mean squared errors, shape (L,))."""
+
+    n: int
+    form: str
+    lambdas: Tensor
+    mse: dict[str, Tensor]
+
+    def best(self, select_on: str = "val") -> int:
+        """Index of the lambda with the smallest error on ``select_on``."""
+        return int(torch.argmin(self.mse[select_on]))
+
+
+def _path(ridge: SpectralRidge, n: int, lam: Tensor, evals, loo: bool,
+          cross: bool) -> RidgePath:
+    mse = {"train": ((ridge.train_predictions(lam) - ridge.y[:, None]) ** 2).mean(0)}
+    for name, (data, target) in evals.items():
+        pred = ridge.predict(lam, cross_gram=data[:, :n]) if cross else ridge.predict(lam, data)
+        mse[name] = ((pred - target[:, None]) ** 2).mean(0)
+    if loo:
+        mse["loo"] = ridge.loo_mse(lam)
+    return RidgePath(n, ridge.form, lam, {k: v.cpu() for k, v in mse.items()})
+
+
+def prefix_ridge_paths(features: Tensor, y: Tensor, n_grid: Sequence[int], lambdas,
+                       evals: Mapping[str, tuple[Tensor, Tensor]], loo: bool = False,
+                       form: str = "auto") -> list[RidgePath]:
+    """Ridge paths for the first ``n`` rows of ``features`` for every ``n`` in ``n_grid``.
+
+    The samples are shared: features are computed once at the largest ``n``. Dual-form sizes
+    (``n < p``) slice one linear-kernel Gram matrix built at the largest of them; primal-form
+    sizes grow the ``p x p`` Gram matrix by the new rows only. Each ``n`` then costs one
+    eigendecomposition for all lambdas. ``evals`` maps a name to (features, targets).
+    """
+    n_grid = positive_ints("n_grid", n_grid)
+    if n_grid[-1] > features.shape[0]:
+        raise ConfigError(f"n_grid has n={n_grid[-1]} but only {features.shape[0]} rows")
+    if form not in ("auto", "primal", "dual"):
+        raise ConfigError(f"form must be one of auto, primal, dual (got {form!r})")
+    lam = check_lambdas(lambdas)
+    p = features.shape[1]
+    primal = [n for n in n_grid if form == "primal" or (form == "auto" and n >= p)]
+    dual = [n for n in n_grid if n not in primal]
+    paths = []
+    if dual:
+        head = features[:dual[-1]]
+        cross = {name: (data @ head.T, target) for name, (data, target) in evals.items()}
+        paths += prefix_kernel_ridge_paths(head @ head.T, y, dual, lam, cross, loo=loo)
+    gram, rhs, done = None, None, 0
+    for n in primal:
+        new = features[done:n]
+        gram = new.T @ new if gram is None else gram + new.T @ new
+        rhs = new.T @ y[done:n] if rhs is None else rhs + new.T @ y[done:n]
+        done = n
+        ridge = SpectralRidge.from_normal_equations(gram, rhs, features[:n], y[:n])
+        paths.append(_path(ridge, n, lam, evals, loo, cross=False))
+    return sorted(paths, key=lambda path: path.n)
+
+
+def prefix_kernel_ridge_paths(gram: Tensor, y: Tensor, n_grid: Sequence[int], lambdas,
+                              evals: Mapping[str, tuple[Tensor, Tensor]],
+                              loo: bool = False) -> list[RidgePath]:
+    """Kernel ridge paths on the leading ``n x n`` block of ``gram`` for every ``n``.
+
+    ``evals`` maps a name to (cross Gram ``k(x_eval, x_train)`` of shape (m, n_max), targets).
+    """
+    n_grid = positive_ints("n_grid", n_grid)
+    if n_grid[-1] > gram.shape[0]:
+        raise ConfigError(f"n_grid has n={n_grid[-1]} but the Gram matrix has {gram.shape[0]} rows")
+    lam = check_lambdas(lambdas)
+    return [_path(SpectralRidge.from_gram(gram[:n, :n], y[:n]), n, lam, evals, loo, cross=True)
+            for n in n_grid]
+
+
+class RidgeRegressor:
+    """Estimator with scikit-learn verbs: ``fit``, ``predict``, ``score`` (R^2).
+
+    ``lam`` follows the ``1/n`` convention of this module (scikit-learn ``alpha = n * lam``).
+    """
+
+    def __init__(self, lam: float = 1e-3, form: str = "auto"):
+        self.lam, self.form = float(check_lambdas([lam])[0]), form
+
+    def fit(self, features: Tensor, y: Tensor) -> RidgeRegressor:
+        ridge = SpectralRidge.from_features(features, y, form=self.form)
+        self.coef_ = ridge.weights([self.lam])[:, 0]
+        return self
+
+    def predict(self, features: Tensor) -> Tensor:
+        return features @ self.coef_
+
+    def score(self, features: Tensor, y: Tensor) -> float:
+        resid = ((self.predict(features) - y) ** 2).sum()
+        return float(1.0 - resid / ((y - y.mean()) ** 2).sum())

@@ -1,0 +1,125 @@
+r"""Random feature maps: random-feature attention (RFA) and the random-feature MLP (RFMLP).
+
+RFA with :math:`M` frozen heads (Fu et al. 2023, arXiv 2307.11353) predicts
+
+.. math::  f(x_0, X) = \frac{1}{\sqrt M}\sum_{m=1}^M \sum_{i=1}^N a_{mi}\,
+           \langle v_m, \tilde x_i\rangle, \qquad
+           a_{mi} = \begin{cases} \sigma(\tilde x_0^\top W_m \tilde x_i)/N & \text{relu}\\
+           \operatorname{softmax}_i(\tilde x_0^\top W_m \tilde x_i) & \text{softmax}\end{cases}
+
+so the features are :math:`\phi_m = \sum_i a_{mi}\tilde x_i \in \mathbb R^{d+1}`, stacked over
+heads (``M (d+1)`` of them) and linear in the trainable values :math:`v_m`. The
+:math:`1/\sqrt M` scaling makes :math:`\Phi\Phi^\top` converge to the infinite-head kernel
+(:mod:`rfattn.rfa.kernels`) as :math:`M\to\infty`.
+
+RFMLP: :math:`f(z)=\frac{1}{\sqrt{M'}}\sum_m a_m \mathrm{ReLU}(\langle w_m, z\rangle)` on
+:math:`z=[x_0;x_1;\dots;x_N;1]`, :math:`w_m\sim\mathcal N(0, I/(N+2))` so that pre-activations
+have unit variance with sphere tokens; parameter-matched by default: :math:`M' = M(d+1)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..experiment.checks import choice, positive, positive_int
+from .sampling import augment, sample_query_key
+
+ACTIVATIONS = ("relu", "softmax")
+DEFAULT_BLOCK_BYTES = 256 * 2**20
+
+
+def block_rows(bytes_per_row: int, budget_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Rows per block so that one block's temporaries stay within ``budget_bytes``."""
+    return max(1, int(budget_bytes // max(1, bytes_per_row)))
+
+
+def _check_tokens(x0: Tensor, X: Tensor, d: int | None = None) -> None:
+    if x0.ndim != 2 or X.ndim != 3 or X.shape[0] != x0.shape[0] or X.shape[2] != x0.shape[1]:
+        raise ValueError(f"x0 must be (n, d) and X (n, N, d); got {tuple(x0.shape)} and "
+                         f"{tuple(X.shape)}")
+    if d is not None and x0.shape[1] != d:
+        raise ValueError(f"tokens have d={x0.shape[1]} but the feature map was drawn for d={d}")
+
+
+@dataclass
+class RandomFeatureAttention:
+    """A single attention layer with ``M`` frozen random query-key matrices ``W`` (M, d+1, d+1)."""
+
+    W: Tensor
+    activation: str = "relu"
+
+    def __post_init__(self):
+        choice("activation", self.activation, ACTIVATIONS)
+
+    @classmethod
+    def sample(cls, M: int, d: int, generator: torch.Generator, activation: str = "relu",
+               mean: str = "zero", variance: float = 0.25, c: float = 0.0,
+               dtype: torch.dtype = torch.float64, device="cpu") -> RandomFeatureAttention:
+        return cls(sample_query_key(M, d, generator, mean, variance, c, dtype, device), activation)
+
+    @property
+    def num_heads(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def num_features(self) -> int:
+        return self.W.shape[0] * self.W.shape[1]
+
+    def head_weights(self, x0: Tensor, X: Tensor) -> Tensor:
+        """Attention weights a_{mi}, shape (n, M, N)."""
+        scores = torch.einsum("bmq,biq->bmi",
+                              torch.einsum("bp,mpq->bmq", augment(x0), self.W), augment(X))
+        if self.activation == "softmax":
+            return torch.softmax(scores, dim=-1)
+        return torch.relu(scores) / X.shape[1]
+
+    def features(self, x0: Tensor, X: Tensor,
+                 budget_bytes: int = DEFAULT_BLOCK_BYTES) -> Tensor:
+        """Features of shape (n, M (d+1)), computed in blocks of samples."""
+        _check_tokens(x0, X, self.W.shape[1] - 1)
+        M, q = self.W.shape[0], self.W.shape[1]
+        n, N = X.shape[:2]
+        step = block_rows(x0.element_size() * M * (3 * q + 2 * N), budget_bytes)
+        out = torch.empty(n, M * q, dtype=self.W.dtype, device=self.W.device)
+        for s in range(0, n, step):
+            a = self.head_weights(x0[s:s + step], X[s:s + step])
+            out[s:s + step] = torch.einsum("bmi,biq->bmq", a, augment(X[s:s + step])).reshape(
+                -1, M * q)
+        return out.mul_(M**-0.5)
+
+
+@dataclass
+class RandomFeatureMLP:
+    """Two-layer ReLU random features on the concatenated input z = [x0; x1; ...; xN; 1]."""
+
+    w: Tensor  # (width, (N+1) d + 1)
+
+    @classmethod
+    def sample(cls, width: int, N: int, d: int, generator: torch.Generator,
+               variance: float | None = None, dtype: torch.dtype = torch.float64,
+               device="cpu") -> RandomFeatureMLP:
+        width, N, d = positive_int("width", width), positive_int("N", N), positive_int("d", d)
+        variance = 1.0 / (N + 2) if variance is None else positive("mlp_variance", variance)
+        w = torch.randn(width, (N + 1) * d + 1, generator=generator, dtype=torch.float64)
+        return cls((w * variance**0.5).to(device=device, dtype=dtype))
+
+    @property
+    def num_features(self) -> int:
+        return self.w.shape[0]
+
+    def features(self, x0: Tensor, X: Tensor,
+                 budget_bytes: int = DEFAULT_BLOCK_BYTES) -> Tensor:
+        _check_tokens(x0, X)
+        n = x0.shape[0]
+        if self.w.shape[1] != X.shape[1] * X.shape[2] + X.shape[2] + 1:
+            raise ValueError(f"the MLP was drawn for input width {self.w.shape[1]}, tokens give "
+                             f"{(X.shape[1] + 1) * X.shape[2] + 1}")
+        step = block_rows(x0.element_size() * 2 * self.w.shape[0], budget_bytes)
+        out = torch.empty(n, self.w.shape[0], dtype=self.w.dtype, device=self.w.device)
+        for s in range(0, n, step):
+            z = augment(torch.cat([x0[s:s + step, None], X[s:s + step]], 1).flatten(1))
+            out[s:s + step] = torch.relu(z @ self.w.T)
+        return out.mul_(self.w.shape[0] ** -0.5)

@@ -1,0 +1,114 @@
+r"""Infinite-head kernels of random-feature attention (Fu et al. 2023, arXiv 2307.11353).
+
+For zero-mean ReLU attention with entry variance :math:`s^2` and the :math:`1/\sqrt M` feature
+scaling of :mod:`rfattn.rfa.features`, the feature inner product converges as
+:math:`M\to\infty` to
+
+.. math::  K((x_0,X),(x_0',X')) = \frac{1}{N^2}\sum_{i,j} k(u_i, u'_j)\,
+           \langle\tilde x_i,\tilde x'_j\rangle, \qquad u_i = \mathrm{vec}(\tilde x_0\tilde x_i^\top),
+
+with the first-order arc-cosine kernel (Cho & Saul 2009)
+
+.. math::  k(u,u') = \mathbb E_W[\mathrm{ReLU}\langle W,u\rangle \mathrm{ReLU}\langle W,u'\rangle]
+           = \frac{s^2}{2\pi}\Big(\sqrt{\|u\|^2\|u'\|^2-\langle u,u'\rangle^2}
+           + (\pi-\theta)\langle u,u'\rangle\Big),
+
+:math:`\cos\theta = \langle u,u'\rangle/(\|u\|\|u'\|)` and
+:math:`\langle u_i,u'_j\rangle = \langle\tilde x_0,\tilde x_0'\rangle\langle\tilde x_i,\tilde x'_j\rangle`.
+Kernel ridge regression with K is the reference that finite-M RFA approaches; it is also the
+NTK of value-only training. Biased and softmax attention have no simple closed form:
+:func:`monte_carlo_attention_kernel` averages the finite-head kernel over fresh heads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..experiment.checks import nonnegative, positive_int
+from .features import DEFAULT_BLOCK_BYTES, RandomFeatureAttention, block_rows
+from .sampling import augment
+
+
+def relu_arccos_kernel(inner: Tensor, sq_norm_product: Tensor, variance: float = 1.0) -> Tensor:
+    r""":math:`\mathbb E[\mathrm{ReLU}\langle w,u\rangle\mathrm{ReLU}\langle w,u'\rangle]`,
+    :math:`w\sim\mathcal N(0, s^2 I)`, from :math:`\langle u,u'\rangle` and
+    :math:`\|u\|^2\|u'\|^2`. Stable for equal or nearly equal inputs (clamped angle)."""
+    norm_product = sq_norm_product.sqrt()
+    cos = (inner / norm_product.clamp_min(torch.finfo(inner.dtype).tiny)).clamp(-1.0, 1.0)
+    sin_part = (sq_norm_product - inner * inner).clamp_min(0.0).sqrt()
+    return variance / (2 * math.pi) * (sin_part + (math.pi - torch.arccos(cos)) * inner)
+
+
+def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
+                    variance: float = 0.25, block_bytes: int = 8 * 2**20) -> Tensor:
+    r"""Infinite-head kernel of zero-mean ReLU RFA, shape (na, nb).
+
+    With :math:`c_q` the cosine of the augmented queries and :math:`c_{ij}` that of keys i, j,
+    :math:`\cos\theta = c_q c_{ij}` and each pair contributes
+    :math:`\frac{s^2}{2\pi}\|\tilde x_0\|\|\tilde x_0'\|\,\|\tilde x_i\|^2\|\tilde x'_j\|^2
+    c_{ij}\,J(c_q c_{ij})`, :math:`J(c)=\sqrt{1-c^2}+(\pi-\arccos c)\,c`. Rows are done in
+    cache-sized blocks (``block_bytes`` per temporary); with ``x0b=None`` the symmetric Gram
+    matrix of the first argument is built from its upper blocks only.
+    """
+    variance = nonnegative("qk_variance", variance)
+    symmetric = x0b is None
+    if symmetric:
+        x0b, Xb = x0a, Xa
+    if Xa.shape[1:] != Xb.shape[1:] or x0a.shape[1] != x0b.shape[1]:
+        raise ValueError(f"token shapes differ: {tuple(Xa.shape)} vs {tuple(Xb.shape)}")
+    qa, qb, ka, kb = augment(x0a), augment(x0b), augment(Xa), augment(Xb)
+    na, nb, N = qa.shape[0], qb.shape[0], ka.shape[1]
+    qna, qnb = qa.norm(dim=-1), qb.norm(dim=-1)
+    cq = (qa / qna[:, None]) @ (qb / qnb[:, None]).T  # (na, nb)
+    kna, knb = ka.norm(dim=-1), kb.norm(dim=-1)  # (n, N)
+    ua = (ka / kna[..., None]).reshape(na * N, -1)
+    ub = (kb / knb[..., None]).reshape(nb * N, -1)
+    wa, wb = (kna * kna).reshape(-1), (knb * knb).reshape(-1)
+    scale = variance / (2 * math.pi) / N**2
+    out = torch.empty(na, nb, dtype=qa.dtype, device=qa.device)
+    step = block_rows(qa.element_size() * N * N * nb, block_bytes)
+    for s in range(0, na, step):
+        e = min(s + step, na)
+        c0 = s if symmetric else 0  # columns left of the diagonal block come by symmetry
+        ck = (ua[s * N:e * N] @ ub[c0 * N:].T).view(e - s, N, nb - c0, N)
+        t = ck * cq[s:e, c0:][:, None, :, None]
+        acos = torch.arccos(t.clamp_(-1.0, 1.0))
+        acos.neg_().add_(math.pi).mul_(t)
+        t.mul_(t).neg_().add_(1.0).clamp_(min=0.0).sqrt_().add_(acos)
+        ck.mul_(wa[s * N:e * N].view(e - s, N, 1, 1)).mul_(wb[c0 * N:].view(1, 1, nb - c0, N))
+        block = (t.mul_(ck)).sum((1, 3)).mul_(qna[s:e, None] * qnb[None, c0:] * scale)
+        out[s:e, c0:] = block
+        if symmetric:
+            out[e:, s:e] = block[:, e - c0:].T
+    return out
+
+
+def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tensor,
+                                 sample_heads: Callable[[int, int], RandomFeatureAttention],
+                                 total_heads: int, heads_per_draw: int = 256,
+                                 budget_bytes: int = DEFAULT_BLOCK_BYTES
+                                 ) -> tuple[Tensor, Tensor]:
+    r"""Monte Carlo estimate of :math:`\lim_M \Phi_a\Phi_b^\top` for any attention variant.
+
+    ``sample_heads(m, draw)`` returns ``m`` fresh heads (draw = 0, 1, ...). Returns the running
+    mean over all ``total_heads`` heads and its standard error (entrywise, from the spread of
+    the per-draw kernels).
+    """
+    total_heads = positive_int("total_heads", total_heads)
+    heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
+    draws = math.ceil(total_heads / heads_per_draw)
+    mean = sq = None
+    for k in range(draws):
+        m = min(heads_per_draw, total_heads - k * heads_per_draw)
+        rfa = sample_heads(m, k)
+        K = rfa.features(x0a, Xa, budget_bytes) @ rfa.features(x0b, Xb, budget_bytes).T
+        mean = K * (m / total_heads) if mean is None else mean + K * (m / total_heads)
+        # per-draw kernel K estimates the limit with weight m; track its second moment
+        sq = K * K * (m / total_heads) if sq is None else sq + K * K * (m / total_heads)
+    var_draw = (sq - mean * mean).clamp_min(0.0)
+    stderr = (var_draw / max(draws - 1, 1)).sqrt() if draws > 1 else torch.full_like(mean, math.inf)
+    return mean, stderr

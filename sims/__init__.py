@@ -1,0 +1,1 @@
+"""Thin Hydra entry points, one per study: ``python -m sims.<study>``."""

@@ -1,0 +1,14 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture
+def gen():
+    from rfattn.experiment import generator
+
+    return lambda *stream: generator(0, "tests", *stream)

@@ -1,0 +1,30 @@
+"""CUDA checks: the same numbers on the GPU as on the CPU (run with ``pytest -m gpu``)."""
+
+import pytest
+import torch
+
+from rfattn.experiment.hydra_app import compose, job_config
+from rfattn.rfa import RandomFeatureAttention, rfa_relu_kernel, sample_tokens
+from rfattn.rfa.study import run_rfa_job
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+
+def test_features_and_kernel_match_cpu(gen):
+    x0, X = sample_tokens(300, 6, 5, gen("tok"))
+    rfa = RandomFeatureAttention.sample(64, 5, gen("W"))
+    gpu = RandomFeatureAttention(rfa.W.cuda())
+    torch.testing.assert_close(gpu.features(x0.cuda(), X.cuda()).cpu(), rfa.features(x0, X),
+                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(rfa_relu_kernel(x0.cuda(), X.cuda()).cpu(), rfa_relu_kernel(x0, X),
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["rfa", "kernel"])
+def test_study_job_matches_cpu(model):
+    over = ["n_grid=[64,256]", "n_val=100", "n_test=200", "model.M=32", f"model={model}"]
+    cpu = run_rfa_job(job_config(compose("rfa", over + ["device=cpu"])))
+    gpu = run_rfa_job(job_config(compose("rfa", over + ["device=cuda"])))
+    err = cpu.metric == "test_error"
+    assert (cpu[err].value.values - gpu[err].value.values).__abs__().max() < 1e-6
