@@ -34,6 +34,8 @@ def test_path_matches_direct_solve(gen, n, p):
         torch.testing.assert_close(pred[:, k], Fe @ w, rtol=1e-8, atol=1e-10)
         torch.testing.assert_close(ridge.train_predictions(LAMBDAS)[:, k], F @ w, rtol=1e-8,
                                    atol=1e-10)
+        torch.testing.assert_close(ridge.train_mse(LAMBDAS)[k], ((F @ w - y) ** 2).mean(),
+                                   rtol=1e-8, atol=1e-13)
 
 
 @pytest.mark.parametrize("n,p", [(40, 10), (10, 40)])

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..experiment.checks import ConfigError, positive_ints
+from ..experiment.runtime import progress
 
 
 def check_lambdas(lambdas) -> Tensor:
@@ -43,12 +44,29 @@ class SpectralRidge:
     or :meth:`from_normal_equations` (a Gram accumulated over a growing prefix of samples).
     """
 
-    def __init__(self, spectrum: Tensor, coef: Tensor, leverage: Tensor, fitted_basis: Tensor,
-                 y: Tensor, form: str, basis: Tensor, train_features: Tensor | None):
+    def __init__(self, spectrum: Tensor, coef: Tensor, y: Tensor, form: str, basis: Tensor,
+                 train_features: Tensor | None):
         self.spectrum = spectrum.clamp_min(0.0)  # round-off can give tiny negative values
-        self.coef, self.leverage, self.fitted_basis = coef, leverage, fitted_basis
-        self.y, self.form, self.basis, self.train_features = y, form, basis, train_features
+        self.coef, self.y, self.form, self.basis = coef, y, form, basis
+        self.train_features = train_features
         self.n = y.shape[0]
+        self._fitted_basis: Tensor | None = None
+
+    @property
+    def fitted_basis(self) -> Tensor:
+        """A_train, with train predictions ``A_train @ (coef / (e + lam))`` (built on demand:
+        in the primal form it costs one n x p x p product)."""
+        if self._fitted_basis is None:
+            self._fitted_basis = (self.train_features @ self.basis if self.form == "primal"
+                                  else self.basis * self.spectrum)
+        return self._fitted_basis
+
+    @property
+    def leverage(self) -> Tensor:
+        """B with hat-matrix diagonal ``H_ii(lam) = (B @ (1 / (e + lam)))_i``."""
+        if self.form == "primal":
+            return self.fitted_basis**2 / self.n
+        return self.basis**2 * self.spectrum
 
     @classmethod
     def from_features(cls, features: Tensor, y: Tensor, form: str = "auto") -> SpectralRidge:
@@ -73,37 +91,51 @@ class SpectralRidge:
         """Primal form from ``gram = Phi^T Phi`` and ``rhs = Phi^T y`` (unnormalized sums)."""
         n = features.shape[0]
         e, V = torch.linalg.eigh(gram / n)
-        P = features @ V
-        return cls(e, V.T @ rhs / n, P * P / n, P, y, "primal", V, features)
+        return cls(e, V.T @ rhs / n, y, "primal", V, features)
 
     @classmethod
     def _dual(cls, gram: Tensor, y: Tensor, features: Tensor | None) -> SpectralRidge:
         n = gram.shape[0]
         e, U = torch.linalg.eigh(gram / n)
-        e = e.clamp_min(0.0)
-        return cls(e, U.T @ y, U * U * e, U * e, y, "dual", U, features)
+        return cls(e, U.T @ y, y, "dual", U, features)
 
-    def _basis(self, features: Tensor | None = None, cross_gram: Tensor | None = None) -> Tensor:
-        if self.form == "primal":
-            if features is None:
-                raise ConfigError("a primal ridge fit predicts from features, not a cross Gram")
-            return features @ self.basis
-        if cross_gram is None:
-            if features is None or self.train_features is None:
-                raise ConfigError("a kernel ridge fit predicts from cross_gram = k(x_eval, x_train)")
-            cross_gram = features @ self.train_features.T
-        return cross_gram @ self.basis / self.n
+    def _scaled(self, lambdas) -> Tensor:
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        return self.coef[:, None] / (self.spectrum[:, None] + lam)
 
     def predict(self, lambdas, features: Tensor | None = None,
                 cross_gram: Tensor | None = None) -> Tensor:
-        """Predictions, shape (m, L): one column per lambda."""
-        lam = check_lambdas(lambdas).to(self.spectrum)
-        return self._basis(features, cross_gram) @ (self.coef[:, None] /
-                                                    (self.spectrum[:, None] + lam))
+        """Predictions, shape (m, L): one column per lambda.
+
+        The path's weights are formed first (``p x L`` or ``n x L``), so each evaluation set
+        costs ``m p L`` (or ``m n L``) rather than a projection onto the eigenbasis.
+        """
+        path = self.basis @ self._scaled(lambdas)
+        if self.form == "primal":
+            if features is None:
+                raise ConfigError("a primal ridge fit predicts from features, not a cross Gram")
+            return features @ path
+        if cross_gram is None:
+            if features is None or self.train_features is None:
+                raise ConfigError("a kernel ridge fit predicts from cross_gram = k(x_eval, x_train)")
+            return features @ (self.train_features.T @ path) / self.n
+        return cross_gram @ path / self.n
 
     def train_predictions(self, lambdas) -> Tensor:
+        return self.fitted_basis @ self._scaled(lambdas)
+
+    def train_mse(self, lambdas) -> Tensor:
+        r"""Training mean squared error for every lambda (L,), from the spectrum alone.
+
+        Primal: :math:`y^\top y/n - \sum_k c_k^2 (e_k + 2\lambda)/(e_k+\lambda)^2`; dual:
+        :math:`\frac1n\sum_k c_k^2\lambda^2/(e_k+\lambda)^2`.
+        """
         lam = check_lambdas(lambdas).to(self.spectrum)
-        return self.fitted_basis @ (self.coef[:, None] / (self.spectrum[:, None] + lam))
+        e, c2 = self.spectrum[:, None], self.coef[:, None] ** 2
+        if self.form == "dual":
+            return (c2 * lam**2 / (e + lam) ** 2).sum(0) / self.n
+        yty = (self.y @ self.y) / self.n
+        return (yty - (c2 * (e + 2 * lam) / (e + lam) ** 2).sum(0)).clamp_min(0.0)
 
     def loo_mse(self, lambdas) -> Tensor:
         """Exact leave-one-out mean squared error for every lambda (L,)."""
@@ -114,8 +146,7 @@ class SpectralRidge:
 
     def weights(self, lambdas) -> Tensor:
         """Primal weights, shape (p, L) (needs features for a dual fit)."""
-        lam = check_lambdas(lambdas).to(self.spectrum)
-        scaled = self.coef[:, None] / (self.spectrum[:, None] + lam)
+        scaled = self._scaled(lambdas)
         if self.form == "primal":
             return self.basis @ scaled
         if self.train_features is None:
@@ -139,7 +170,7 @@ class RidgePath:
 
 def _path(ridge: SpectralRidge, n: int, lam: Tensor, evals, loo: bool,
           cross: bool) -> RidgePath:
-    mse = {"train": ((ridge.train_predictions(lam) - ridge.y[:, None]) ** 2).mean(0)}
+    mse = {"train": ridge.train_mse(lam)}
     for name, (data, target) in evals.items():
         pred = ridge.predict(lam, cross_gram=data[:, :n]) if cross else ridge.predict(lam, data)
         mse[name] = ((pred - target[:, None]) ** 2).mean(0)
@@ -173,7 +204,7 @@ def prefix_ridge_paths(features: Tensor, y: Tensor, n_grid: Sequence[int], lambd
         cross = {name: (data @ head.T, target) for name, (data, target) in evals.items()}
         paths += prefix_kernel_ridge_paths(head @ head.T, y, dual, lam, cross, loo=loo)
     gram, rhs, done = None, None, 0
-    for n in primal:
+    for n in progress(primal, "ridge paths"):
         new = features[done:n]
         gram = new.T @ new if gram is None else gram + new.T @ new
         rhs = new.T @ y[done:n] if rhs is None else rhs + new.T @ y[done:n]
@@ -195,7 +226,7 @@ def prefix_kernel_ridge_paths(gram: Tensor, y: Tensor, n_grid: Sequence[int], la
         raise ConfigError(f"n_grid has n={n_grid[-1]} but the Gram matrix has {gram.shape[0]} rows")
     lam = check_lambdas(lambdas)
     return [_path(SpectralRidge.from_gram(gram[:n, :n], y[:n]), n, lam, evals, loo, cross=True)
-            for n in n_grid]
+            for n in progress(n_grid, "kernel ridge paths")]
 
 
 class RidgeRegressor:

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from ..experiment.checks import nonnegative, positive_int
-from .features import DEFAULT_BLOCK_BYTES, RandomFeatureAttention, block_rows
+from ..experiment.runtime import progress
+from .features import RandomFeatureAttention, block_rows
 from .sampling import augment
 
 
@@ -44,14 +45,15 @@ def relu_arccos_kernel(inner: Tensor, sq_norm_product: Tensor, variance: float =
 
 
 def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
-                    variance: float = 0.25, block_bytes: int = 8 * 2**20) -> Tensor:
+                    variance: float = 0.25, block_bytes: int | None = None) -> Tensor:
     r"""Infinite-head kernel of zero-mean ReLU RFA, shape (na, nb).
 
     With :math:`c_q` the cosine of the augmented queries and :math:`c_{ij}` that of keys i, j,
     :math:`\cos\theta = c_q c_{ij}` and each pair contributes
     :math:`\frac{s^2}{2\pi}\|\tilde x_0\|\|\tilde x_0'\|\,\|\tilde x_i\|^2\|\tilde x'_j\|^2
     c_{ij}\,J(c_q c_{ij})`, :math:`J(c)=\sqrt{1-c^2}+(\pi-\arccos c)\,c`. Rows are done in
-    cache-sized blocks (``block_bytes`` per temporary); with ``x0b=None`` the symmetric Gram
+    blocks of ``block_bytes`` per temporary (default: cache-sized on the CPU, large on a GPU;
+    see :func:`~rfattn.rfa.features.block_rows`); with ``x0b=None`` the symmetric Gram
     matrix of the first argument is built from its upper blocks only.
     """
     variance = nonnegative("qk_variance", variance)
@@ -70,8 +72,8 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
     wa, wb = (kna * kna).reshape(-1), (knb * knb).reshape(-1)
     scale = variance / (2 * math.pi) / N**2
     out = torch.empty(na, nb, dtype=qa.dtype, device=qa.device)
-    step = block_rows(qa.element_size() * N * N * nb, block_bytes)
-    for s in range(0, na, step):
+    step = block_rows(qa.element_size() * N * N * nb, block_bytes, qa.device)
+    for s in progress(range(0, na, step), "attention kernel"):
         e = min(s + step, na)
         c0 = s if symmetric else 0  # columns left of the diagonal block come by symmetry
         ck = (ua[s * N:e * N] @ ub[c0 * N:].T).view(e - s, N, nb - c0, N)
@@ -89,14 +91,13 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
 
 def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tensor,
                                  sample_heads: Callable[[int, int], RandomFeatureAttention],
-                                 total_heads: int, heads_per_draw: int = 256,
-                                 budget_bytes: int = DEFAULT_BLOCK_BYTES
+                                 total_heads: int, heads_per_draw: int = 256
                                  ) -> tuple[Tensor, Tensor]:
     r"""Monte Carlo estimate of :math:`\lim_M \Phi_a\Phi_b^\top` for any attention variant.
 
     ``sample_heads(m, draw)`` returns ``m`` fresh heads (draw = 0, 1, ...). Returns the running
     mean over all ``total_heads`` heads and its standard error (entrywise, from the spread of
-    the per-draw kernels).
+    the per-draw kernels; infinite with a single draw).
     """
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
@@ -105,7 +106,7 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tenso
     for k in range(draws):
         m = min(heads_per_draw, total_heads - k * heads_per_draw)
         rfa = sample_heads(m, k)
-        K = rfa.features(x0a, Xa, budget_bytes) @ rfa.features(x0b, Xb, budget_bytes).T
+        K = rfa.features(x0a, Xa) @ rfa.features(x0b, Xb).T
         mean = K * (m / total_heads) if mean is None else mean + K * (m / total_heads)
         # per-draw kernel K estimates the limit with weight m; track its second moment
         sq = K * K * (m / total_heads) if sq is None else sq + K * K * (m / total_heads)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..experiment.checks import (ConfigError, choice, fits_in_memory, nonnegative, positive,
+from ..experiment.checks import (ConfigError, choice, fits_in_memory, nonnegative,
                                  positive_int, positive_ints, real)
 from ..experiment.runtime import (available_memory, generator, get_logger, resolve_device,
                                   resolve_dtype)
@@ -54,7 +54,6 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"seed must be an integer >= 0 (got {cfg['seed']!r})")
     choice("tokens", cfg.get("tokens", "sphere"), TOKEN_DISTRIBUTIONS)
     nonnegative("noise_std", cfg.get("noise_std", 0.0))
-    positive("memory_budget_gb", cfg.get("memory_budget_gb", 0.25))
     choice("ridge.selection", cfg["ridge"].get("selection", "val"), SELECTIONS)
     lambda_grid(cfg["ridge"])
     model = cfg["model"]
@@ -143,7 +142,6 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
         data[split] = (x0, X, y)
     lambdas = lambda_grid(cfg["ridge"])
     selection = cfg["ridge"].get("selection", "val")
-    budget = int(cfg.get("memory_budget_gb", 0.25) * 2**30)
     model = cfg["model"]
     if model["family"] == "kernel":
         train = data["train"]
@@ -155,7 +153,7 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
                                           loo=selection == "loo")
     else:
         fmap = build_feature_map(cfg, dtype, device)
-        feats = {s: fmap.features(data[s][0], data[s][1], budget) for s in data}
+        feats = {s: fmap.features(data[s][0], data[s][1]) for s in data}
         evals = {s: (feats[s], data[s][2]) for s in ("val", "test")}
         paths = prefix_ridge_paths(feats["train"], data["train"][2], n_grid, lambdas, evals,
                                    loo=selection == "loo")
