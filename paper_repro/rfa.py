@@ -104,7 +104,7 @@ def draw_figures(rows: pd.DataFrame, figures_dir: Path, scale: str) -> dict[str,
                    label=f"kernel (M=inf), n={n}")
     ax.set(xscale="log", yscale="log", xlabel="M (heads)", ylabel="normalized test MSE",
            title=f"finite heads approach the kernel limit ({label})")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figs["heads"] = f"rfa_error_vs_heads_{tag}.png"
     save_figure(fig, figures_dir / figs["heads"])
     return figs
