@@ -1,5 +1,5 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import rfa
+from . import ntk, rfa
 
-STUDIES = {"rfa": rfa}
+STUDIES = {"rfa": rfa, "ntk": ntk}

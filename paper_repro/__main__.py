@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="quick configurations (default): minutes on a laptop CPU")
     scale.add_argument("--full", action="store_const", dest="scale", const="full",
                        help="full configurations: meant for a GPU")
-    parser.add_argument("--studies", nargs="+", choices=sorted(STUDIES), default=sorted(STUDIES))
+    parser.add_argument("--studies", nargs="+", choices=list(STUDIES), default=list(STUDIES))
     parser.add_argument("--launcher", default="joblib", choices=["local", "joblib", "slurm"])
     parser.add_argument("--out", default="outputs/repro", help="sweep folders (resumable)")
     parser.add_argument("--figures", default="figures")

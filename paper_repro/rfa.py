@@ -7,16 +7,16 @@ where it stopped), collects them, draws the figures and measures the claims. Con
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from rfattn.experiment import Claim, collect
+from rfattn.experiment import Claim
 from rfattn.experiment.plotting import heatmap, lines_over_seeds, save_figure, set_style
+
+from .sweeps import run_sweeps
 
 STUDY = "rfa"
 PAPER = ("Fu, Guo, Bai, Mei (2023), What can a Single Attention Layer Learn? A Study Through "
@@ -24,21 +24,6 @@ PAPER = ("Fu, Guo, Bai, Mei (2023), What can a Single Attention Layer Learn? A S
 SWEEPS = ("rfa_{scale}", "rfa_similarity_{scale}", "rfa_heads_{scale}")
 MODEL_ORDER = ["rfa", "rfa_biased", "rfa_softmax", "rfmlp", "kernel"]
 UNLEARNED = 0.95  # both errors above this: neither model has learned anything (a tie)
-
-
-def run_sweeps(scale: str, out_root: Path, launcher: str, overrides: list[str]) -> pd.DataFrame:
-    """Run (or resume) the study's sweeps and return their joined tidy rows."""
-    tables = []
-    for name in SWEEPS:
-        exp = name.format(scale=scale)
-        sweep_dir = out_root / STUDY / exp
-        cmd = [sys.executable, "-m", "sims.rfa", "-m", f"+experiment={exp}",
-               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *overrides]
-        subprocess.run(cmd, check=True)
-        table = collect(sweep_dir)
-        table["sweep"] = exp
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
 
 
 def _test(rows: pd.DataFrame) -> pd.DataFrame:
@@ -192,6 +177,7 @@ def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               overrides: list[str] | None = None) -> list[Claim]:
     """Run the sweeps, then draw the figures and measure the claims."""
     figures_dir = Path(figures_dir)
-    rows = run_sweeps(scale, Path(out_root), launcher, overrides or [])
+    experiments = [name.format(scale=scale) for name in SWEEPS]
+    rows = run_sweeps(STUDY, experiments, Path(out_root), launcher, overrides or [])
     figs = draw_figures(rows, figures_dir, scale)
     return measure_claims(rows, figs, scale)

@@ -8,6 +8,7 @@ import pytest
 
 from rfattn.experiment import collect
 from rfattn.experiment.hydra_app import CONF_DIR, compose, job_config
+from rfattn.ntk.study import KINDS
 from rfattn.rfa.study import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +27,13 @@ def test_every_group_option_composes_and_validates(group):
 
 @pytest.mark.parametrize("experiment", GROUPS["experiment"])
 def test_every_experiment_composes_with_its_sweep(experiment):
-    cfg = compose("rfa", [f"+experiment={experiment}"], return_hydra_config=True)
+    primary = experiment.split("_")[0]  # rfa_* -> conf/rfa.yaml, ntk_* -> conf/ntk.yaml
+    cfg = compose(primary, [f"+experiment={experiment}"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params, "an experiment names its sweep"
-    validate(job_config(compose("rfa", [f"+experiment={experiment}"])))
+    if primary == "rfa":
+        validate(job_config(compose(primary, [f"+experiment={experiment}"])))
+    else:
+        assert job_config(compose(primary, [f"+experiment={experiment}"]))["kind"] in KINDS
 
 
 def test_launcher_presets_select_their_launchers():
@@ -67,8 +72,9 @@ def test_collect_console_command(tmp_path):
     assert "from 2 jobs" in out.stdout
 
 
-def test_main_job_at_tiny_size(tmp_path):
-    out = run("-m", "paper_repro", "--launcher", "local", "--out", str(tmp_path / "out"),
+def test_main_job_at_tiny_size_rfa(tmp_path):
+    out = run("-m", "paper_repro", "--studies", "rfa", "--launcher", "local",
+              "--out", str(tmp_path / "out"),
               "--figures", str(tmp_path / "fig"), "n_grid=[32,64,128]", "n_val=40",
               "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8")
     assert "report:" in out.stdout
@@ -76,3 +82,21 @@ def test_main_job_at_tiny_size(tmp_path):
     assert len(figs) == 4 and all(name.startswith("rfa_") for name in figs)
     report = (tmp_path / "fig" / "REPORT.md").read_text()
     assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
+
+
+def test_main_job_at_tiny_size_ntk(tmp_path):
+    out = run("-m", "paper_repro", "--studies", "ntk", "--launcher", "local",
+              "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"),
+              "width=8,16", "seed=0,1", "steps=10", "record_every=5", "n_train=24",
+              "angles=9", "m_grid=[16,64,256]")
+    assert "report:" in out.stdout
+    figs = {p.name for p in (tmp_path / "fig").glob("*.png")}
+    assert len(figs) == 5 and all(name.startswith("ntk_") for name in figs)
+    claims = (tmp_path / "fig" / "claims" / "ntk.json").read_text()
+    assert "empirical-ntk-converges" in claims and "fig3-decay-rate" in claims
+
+
+def test_ntk_entry_point(tmp_path):
+    run("-m", "sims.ntk", "kind=convergence", "width=16", "depth=2", "n_inputs=5",
+        f"hydra.run.dir={tmp_path}")
+    assert "relative_error" in (tmp_path / "rows.csv").read_text()

@@ -28,3 +28,18 @@ def test_study_job_matches_cpu(model):
     gpu = run_rfa_job(job_config(compose("rfa", over + ["device=cuda"])))
     err = cpu.metric == "test_error"
     assert (cpu[err].value.values - gpu[err].value.values).__abs__().max() < 1e-6
+
+
+def test_ntk_kernels_match_cpu(gen):
+    from rfattn.ntk import FullyConnected, empirical_ntk, fc_kernels
+
+    x = torch.randn(50, 3, generator=gen("x"))
+    for activation in ("relu", "erf", "tanh"):
+        cpu = fc_kernels(x, depth=4, activation=activation)
+        gpu = fc_kernels(x.cuda(), depth=4, activation=activation)
+        # equal inputs (the diagonal) sit at cos = 1, where arccos turns the devices' 1e-16
+        # rounding differences into ~1e-8
+        torch.testing.assert_close(gpu.ntk.cpu(), cpu.ntk, rtol=1e-7, atol=1e-9)
+    net = FullyConnected(3, 64, 3, generator=gen("net"))
+    torch.testing.assert_close(empirical_ntk(net.cuda(), x.cuda()).cpu(),
+                               empirical_ntk(net.cpu(), x), rtol=1e-10, atol=1e-12)

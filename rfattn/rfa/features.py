@@ -79,6 +79,12 @@ class RandomFeatureAttention:
             return torch.softmax(scores, dim=-1)
         return torch.relu(scores) / X.shape[1]
 
+    def block_features(self, x0: Tensor, X: Tensor) -> Tensor:
+        """Features of one block, out of place (usable under ``torch.func`` transforms)."""
+        a = self.head_weights(x0, X)
+        phi = torch.einsum("bmi,biq->bmq", a, augment(X))
+        return phi.reshape(x0.shape[0], -1) * self.W.shape[0] ** -0.5
+
     def features(self, x0: Tensor, X: Tensor, budget_bytes: int | None = None) -> Tensor:
         """Features of shape (n, M (d+1)), computed in blocks of samples."""
         _check_tokens(x0, X, self.W.shape[1] - 1)
@@ -87,10 +93,8 @@ class RandomFeatureAttention:
         step = block_rows(x0.element_size() * M * max(q, N), budget_bytes, self.W.device)
         out = torch.empty(n, M * q, dtype=self.W.dtype, device=self.W.device)
         for s in range(0, n, step):
-            a = self.head_weights(x0[s:s + step], X[s:s + step])
-            out[s:s + step] = torch.einsum("bmi,biq->bmq", a, augment(X[s:s + step])).reshape(
-                -1, M * q)
-        return out.mul_(M**-0.5)
+            out[s:s + step] = self.block_features(x0[s:s + step], X[s:s + step])
+        return out
 
 
 @dataclass

@@ -1,0 +1,79 @@
+r"""Finite networks whose infinite-width kernels :mod:`rfattn.ntk.analytic` computes.
+
+:class:`FullyConnected`: Jacot et al. (2018)'s network,
+:math:`\tilde\alpha^{(l+1)} = \frac{\sigma_w}{\sqrt{n_l}}W^{(l)}\alpha^{(l)} + \sigma_b b^{(l)}`
+with N(0, 1) parameters (``parameterization="ntk"``), or weights N(0, sigma_w^2/n_l) and
+biases N(0, sigma_b^2) (``"standard"``).
+
+:class:`ValueOnlyAttention`: random-feature attention with frozen query-key matrices (a buffer)
+and trainable values; its NTK is exactly :math:`\Phi\Phi^\top` with the features of
+:mod:`rfattn.rfa.features`, whose :math:`M\to\infty` limit is
+:func:`rfattn.rfa.kernels.rfa_relu_kernel`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..experiment.checks import choice, nonnegative, positive_int
+from ..rfa.features import RandomFeatureAttention
+from .analytic import PARAMETERIZATIONS
+
+TORCH_ACTIVATIONS = {"relu": torch.relu, "erf": torch.erf, "tanh": torch.tanh,
+                     "identity": lambda x: x, "sigmoid": torch.sigmoid,
+                     "softplus": nn.functional.softplus, "gelu": nn.functional.gelu,
+                     "sin": torch.sin}
+
+
+class FullyConnected(nn.Module):
+    """``depth`` linear layers of ``width`` units (one input layer of ``n0``), ``outputs`` out."""
+
+    def __init__(self, n0: int, width: int, depth: int, outputs: int = 1,
+                 activation: str = "relu", w_std: float = 1.0, b_std: float = 0.1,
+                 parameterization: str = "ntk", generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float64):
+        super().__init__()
+        n0, width, depth = positive_int("n0", n0), positive_int("width", width), positive_int(
+            "depth", depth)
+        choice("activation", activation, list(TORCH_ACTIVATIONS))
+        choice("parameterization", parameterization, PARAMETERIZATIONS)
+        self.w_std, self.b_std = nonnegative("w_std", w_std), nonnegative("b_std", b_std)
+        self.ntk_param = parameterization == "ntk"
+        self.act = TORCH_ACTIVATIONS[activation]
+        sizes = [n0] + [width] * (depth - 1) + [positive_int("outputs", outputs)]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(sizes, sizes[1:]):
+            w = torch.randn(fan_out, fan_in, generator=generator, dtype=dtype)
+            b = torch.randn(fan_out, generator=generator, dtype=dtype)
+            if not self.ntk_param:
+                w, b = w * (w_std / math.sqrt(fan_in)), b * b_std
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if k:
+                h = self.act(h)
+            if self.ntk_param:
+                h = h @ w.T * (self.w_std / math.sqrt(w.shape[1])) + self.b_std * b
+            else:
+                h = h @ w.T + b
+        return h
+
+
+class ValueOnlyAttention(nn.Module):
+    """f(x) = <v, Phi(x)> for tokens x = [x0; x1..xN] of shape (B, N+1, d); W is frozen."""
+
+    def __init__(self, feature_map: RandomFeatureAttention):
+        super().__init__()
+        self.register_buffer("W", feature_map.W)
+        self.activation = feature_map.activation
+        self.values = nn.Parameter(torch.zeros(feature_map.num_features, dtype=feature_map.W.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        phi = RandomFeatureAttention(self.W, self.activation).block_features(x[:, 0], x[:, 1:])
+        return (phi @ self.values)[:, None]
