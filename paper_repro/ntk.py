@@ -24,7 +24,12 @@ SWEEPS = ("fig1", "fig2", "fig3", "convergence", "random_features")
 
 
 def _part(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
-    return rows[rows.kind == kind]
+    """One kind's rows, without the columns of other kinds (joining made them float)."""
+    part = rows[rows.kind == kind].dropna(axis=1, how="all").copy()
+    for col in ("width", "depth", "m", "index"):
+        if col in part and part[col].notna().all():
+            part[col] = part[col].astype(int)
+    return part
 
 
 def _not_run(cid, paper, statement, threshold, comparison, figure, why):
@@ -93,18 +98,20 @@ def fig2(rows, figures_dir) -> list[Claim]:
         std = d[d.phase == "limit std"].groupby("angle").value.mean()
         ok = std > 1e-6  # the training points, where the limit is deterministic, are left out
         inside = nets[ok].ge(limits[10][ok], axis=0) & nets[ok].le(limits[90][ok], axis=0)
-        worst.append(abs(float(inside.values.mean()) - 0.8))
+        worst.append(float(inside.values.mean()))
     axes[0][0].legend(fontsize=7)
     name = "ntk_fig2_outputs_vs_limit.png"
     save_figure(fig, figures_dir / name)
     return [Claim("fig2-matches-limit", STUDY, JACOT,
                   "trained networks of both widths follow the limiting Gaussian process",
-                  max(worst), 0.1, "<=", name,
+                  max(abs(c - 0.8) for c in worst), 0.1, "<=", name,
                   "|coverage - 0.8|, coverage = share of network outputs on the circle inside "
                   "the limit's 10th-90th percentile band (0.8 if they follow it; training points "
-                  "left out); largest over widths: "
-                  + ", ".join(f"width {w}: coverage {0.8 + v:.3f} or {0.8 - v:.3f}"
-                              for w, v in zip(widths, worst)))]
+                  "left out), largest over widths; "
+                  + ", ".join(f"width {w}: coverage {c:.3f}" for w, c in zip(widths, worst))
+                  + "; the networks spread wider than the limit at these widths (networks "
+                  "linearized at init already do, by a margin that shrinks with width: "
+                  "test_linearized_networks_approach_the_limiting_gaussian)")]
 
 
 def fig3(rows, figures_dir) -> list[Claim]:
