@@ -2,8 +2,10 @@
 # A virtual environment .venv is created unless one is already active.
 ifdef VIRTUAL_ENV
 PY := python
+BIN :=
 else
 PY := .venv/bin/python
+BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
@@ -29,9 +31,10 @@ test-all: setup       ## every CPU test, the slow ones included
 
 bench: setup          ## speed and memory comparisons, written to benchmarks/results/
 	$(PY) benchmarks/bench_rfa.py
+	$(PY) benchmarks/bench_ntk.py
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
-	$(PY) -m rfattn.experiment.claims figures
+	$(BIN)rfattn-report figures
 
 clean-outputs:
 	rm -rf outputs multirun

@@ -91,7 +91,8 @@ def write_report(figures_dir: str | Path = "figures") -> tuple[Path, Path]:
              f"of {len(claims)} claims.", ""]
     for study in dict.fromkeys(c.study for c in claims):
         group = [c for c in claims if c.study == study]
-        lines += [f"## {study}", "", f"Paper: {group[0].paper}", "",
+        papers = "; ".join(dict.fromkeys(c.paper for c in group))
+        lines += [f"## {study}", "", f"Papers: {papers}", "",
                   "| id | statement | measured | threshold | verdict | details |",
                   "|---|---|---|---|---|---|"]
         for c in group:
