@@ -9,12 +9,12 @@ from torch import nn
 from rfattn.experiment import ConfigError, generator
 from rfattn.ntk import (EmpiricalNTK, FullyConnected, ValueOnlyAttention, empirical_ntk,
                         fc_kernels, gradient_flow, monte_carlo_ntk, random_features)
+from rfattn.ntk.study import circle as study_circle
 from rfattn.rfa import RandomFeatureAttention, rfa_relu_kernel, sample_tokens
 
 
 def circle(k):
-    g = torch.linspace(-math.pi, math.pi, k)
-    return torch.stack([g.cos(), g.sin()], 1)
+    return study_circle(k)[1]
 
 
 def test_jacot_check_value():

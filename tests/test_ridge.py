@@ -92,3 +92,22 @@ def test_regressor_matches_sklearn(gen):
 def test_bad_lambdas_are_named(bad):
     with pytest.raises(ConfigError, match="lambdas"):
         SpectralRidge.from_features(torch.eye(3), torch.ones(3)).predict(bad, torch.eye(3))
+
+
+def test_running_mean_matches_direct_formulas(gen):
+    from rfattn.linalg import RunningMean
+
+    xs = torch.randn(30, 4, 3, generator=gen("x")) * 1e-4 + 1e4  # cancellation-prone
+    est = RunningMean()
+    for x in xs:
+        est.add(x)
+    torch.testing.assert_close(est.mean, xs.mean(0), rtol=1e-14, atol=0)
+    torch.testing.assert_close(est.stderr, xs.std(0) / 30**0.5, rtol=1e-8, atol=0)
+    weighted = RunningMean()  # weights = repeat counts: the same mean as the expanded samples
+    for x, w in zip(xs[:3], (1, 2, 3)):
+        weighted.add(x, weight=w)
+    torch.testing.assert_close(weighted.mean, torch.cat([xs[:1], xs[1:2].repeat(2, 1, 1),
+                                                         xs[2:3].repeat(3, 1, 1)]).mean(0))
+    single = RunningMean()
+    single.add(xs[0])
+    assert torch.isinf(single.stderr).all()

@@ -18,7 +18,6 @@ training mode) break the per-example definition and are refused.
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +25,7 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from ..experiment.checks import ConfigError, choice
 from ..experiment.runtime import available_memory, progress
+from ..linalg.montecarlo import RunningMean
 
 MODES = ("full", "trace", "diagonal")
 METHODS = ("auto", "jacobian", "ntk_vp")
@@ -180,11 +180,7 @@ def monte_carlo_ntk(make_model, x1: Tensor, x2: Tensor | None = None, samples: i
     """
     if samples < 1:
         raise ConfigError(f"samples must be an integer >= 1 (got {samples!r})")
-    mean = sq = None
+    estimate = RunningMean()
     for k in range(samples):
-        K = empirical_ntk(make_model(k), x1, x2, mode=mode, **kwargs)
-        mean = K / samples if mean is None else mean + K / samples
-        sq = K * K / samples if sq is None else sq + K * K / samples
-    var = (sq - mean * mean).clamp_min(0.0) * samples / max(samples - 1, 1)
-    stderr = (var / samples).sqrt() if samples > 1 else torch.full_like(mean, math.inf)
-    return mean, stderr
+        estimate.add(empirical_ntk(make_model(k), x1, x2, mode=mode, **kwargs))
+    return estimate.mean, estimate.stderr

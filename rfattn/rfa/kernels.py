@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..experiment.checks import nonnegative, positive_int
 from ..experiment.runtime import progress
+from ..linalg.montecarlo import RunningMean
 from .features import RandomFeatureAttention, block_rows
 from .sampling import augment
 
@@ -102,14 +103,10 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tenso
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
     draws = math.ceil(total_heads / heads_per_draw)
-    mean = sq = None
+    estimate = RunningMean()
     for k in range(draws):
         m = min(heads_per_draw, total_heads - k * heads_per_draw)
         rfa = sample_heads(m, k)
-        K = rfa.features(x0a, Xa) @ rfa.features(x0b, Xb).T
-        mean = K * (m / total_heads) if mean is None else mean + K * (m / total_heads)
-        # per-draw kernel K estimates the limit with weight m; track its second moment
-        sq = K * K * (m / total_heads) if sq is None else sq + K * K * (m / total_heads)
-    var_draw = (sq - mean * mean).clamp_min(0.0)
-    stderr = (var_draw / max(draws - 1, 1)).sqrt() if draws > 1 else torch.full_like(mean, math.inf)
-    return mean, stderr
+        # each draw's kernel is an average over its m heads: weight m
+        estimate.add(rfa.features(x0a, Xa) @ rfa.features(x0b, Xb).T, weight=m)
+    return estimate.mean, estimate.stderr

@@ -1,0 +1,38 @@
+"""Running Monte Carlo estimates: a weighted mean and its standard error, entrywise.
+
+West's (1979) weighted update of the mean and of the sum of squared deviations avoids the
+cancellation of E[X^2] - E[X]^2. With equal weights the standard error is the usual
+sqrt(sample variance / n); it is infinite after a single sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class RunningMean:
+    """Accumulate tensor samples ``x`` (with weights) and read ``mean`` and ``stderr``."""
+
+    def __init__(self):
+        self.count, self.weight = 0, 0.0
+        self.mean: Tensor | None = None
+        self._sq_dev: Tensor | None = None
+
+    def add(self, x: Tensor, weight: float = 1.0) -> None:
+        self.count += 1
+        self.weight += weight
+        if self.mean is None:
+            self.mean, self._sq_dev = x.clone(), torch.zeros_like(x)
+            return
+        delta = x - self.mean
+        self.mean += delta * (weight / self.weight)
+        self._sq_dev += weight * delta * (x - self.mean)
+
+    @property
+    def stderr(self) -> Tensor:
+        if self.count < 2:
+            return torch.full_like(self.mean, math.inf)
+        return (self._sq_dev / self.weight / (self.count - 1)).clamp_min(0.0).sqrt()
