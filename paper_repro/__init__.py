@@ -1,5 +1,5 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import ntk, rfa
+from . import lowrank, ntk, rfa
 
-STUDIES = {"rfa": rfa, "ntk": ntk}
+STUDIES = {"rfa": rfa, "ntk": ntk, "lowrank": lowrank}

@@ -8,6 +8,7 @@ import pytest
 
 from rfattn.experiment import collect
 from rfattn.experiment.hydra_app import CONF_DIR, compose, job_config
+from rfattn.lowrank.study import validate as validate_lowrank
 from rfattn.ntk.study import KINDS
 from rfattn.rfa.study import validate
 
@@ -27,11 +28,16 @@ def test_every_group_option_composes_and_validates(group):
 
 @pytest.mark.parametrize("experiment", GROUPS["experiment"])
 def test_every_experiment_composes_with_its_sweep(experiment):
-    primary = experiment.split("_")[0]  # rfa_* -> conf/rfa.yaml, ntk_* -> conf/ntk.yaml
+    primary = experiment.split("_")[0]  # rfa_* -> conf/rfa.yaml, ntk_* -> conf/ntk.yaml, ...
     cfg = compose(primary, [f"+experiment={experiment}"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params, "an experiment names its sweep"
     if primary == "rfa":
         validate(job_config(compose(primary, [f"+experiment={experiment}"])))
+    elif primary == "lowrank":
+        for key, values in cfg.hydra.sweeper.params.items():  # every swept value validates
+            for value in str(values).split(","):
+                validate_lowrank(job_config(compose(primary, [f"+experiment={experiment}",
+                                                              f"{key}={value}"])))
     else:
         assert job_config(compose(primary, [f"+experiment={experiment}"]))["kind"] in KINDS
 
@@ -72,31 +78,45 @@ def test_collect_console_command(tmp_path):
     assert "from 2 jobs" in out.stdout
 
 
-def test_main_job_at_tiny_size_rfa(tmp_path):
-    out = run("-m", "paper_repro", "--studies", "rfa", "--launcher", "local",
-              "--out", str(tmp_path / "out"),
-              "--figures", str(tmp_path / "fig"), "n_grid=[32,64,128]", "n_val=40",
-              "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8")
+def main_job(tmp_path, study, launcher, *overrides):
+    """``python -m paper_repro --studies STUDY`` at a tiny size: figure names, report text."""
+    out = run("-m", "paper_repro", "--studies", study, "--launcher", launcher,
+              "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"), *overrides)
     assert "report:" in out.stdout
     figs = {p.name for p in (tmp_path / "fig").glob("*.png")}
-    assert len(figs) == 4 and all(name.startswith("rfa_") for name in figs)
-    report = (tmp_path / "fig" / "REPORT.md").read_text()
+    assert all(name.startswith(f"{study}_") for name in figs)
+    return figs, (tmp_path / "fig" / "REPORT.md").read_text()
+
+
+def test_main_job_at_tiny_size_rfa(tmp_path):
+    figs, report = main_job(tmp_path, "rfa", "local", "n_grid=[32,64,128]", "n_val=40",
+                            "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8")
+    assert len(figs) == 4
     assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
 
 
 def test_main_job_at_tiny_size_ntk(tmp_path):
-    out = run("-m", "paper_repro", "--studies", "ntk", "--launcher", "local",
-              "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"),
-              "width=8,16", "seed=0,1", "steps=10", "record_every=5", "n_train=24",
-              "angles=9", "m_grid=[16,64,256]")
-    assert "report:" in out.stdout
-    figs = {p.name for p in (tmp_path / "fig").glob("*.png")}
-    assert len(figs) == 5 and all(name.startswith("ntk_") for name in figs)
-    claims = (tmp_path / "fig" / "claims" / "ntk.json").read_text()
-    assert "empirical-ntk-converges" in claims and "fig3-decay-rate" in claims
+    figs, report = main_job(tmp_path, "ntk", "local", "width=8,16", "seed=0,1", "steps=10",
+                            "record_every=5", "n_train=24", "angles=9", "m_grid=[16,64,256]")
+    assert len(figs) == 5
+    assert "empirical-ntk-converges" in report and "fig3-decay-rate" in report
 
 
 def test_ntk_entry_point(tmp_path):
     run("-m", "sims.ntk", "kind=convergence", "width=16", "depth=2", "n_inputs=5",
         f"hydra.run.dir={tmp_path}")
     assert "relative_error" in (tmp_path / "rows.csv").read_text()
+
+
+def test_main_job_at_tiny_size_lowrank(tmp_path):
+    figs, report = main_job(tmp_path, "lowrank", "joblib", "d=16", "M=16", "n_train=200",
+                            "n_test=200", "m=16", "epochs=3", "probe=64", "seeds=[0,1]",
+                            "prune_rates=[0.0,0.5]")
+    assert len(figs) == 7
+    assert "kq-update-rank-equals-patterns" in report and "lora-rank-2K-matches-full" in report
+
+
+def test_lowrank_entry_point(tmp_path):
+    run("-m", "sims.lowrank", "kind=adapter", "method=svfit", "r=1", "seeds=[0]", "d=8", "M=8",
+        "n_train=64", "n_test=64", "m=8", "epochs=1", f"hydra.run.dir={tmp_path}")
+    assert "test_error" in (tmp_path / "rows.csv").read_text()

@@ -23,12 +23,12 @@ def set_style() -> None:
 def lines_over_seeds(df: pd.DataFrame, x: str, y: str = "value", hue: str | None = None,
                      col: str | None = None, style: str | None = None, logx: bool = True,
                      logy: bool = True, col_wrap: int | None = None, height: float = 3.2,
-                     **kwargs) -> sns.FacetGrid:
+                     sharey: bool = True, **kwargs) -> sns.FacetGrid:
     """Mean over seeds with a +-1 standard-deviation band, one panel per ``col`` value."""
     set_style()
     grid = sns.relplot(data=df, x=x, y=y, hue=hue, col=col, style=style, kind="line",
                        errorbar="sd", marker="o", markersize=4, height=height, aspect=1.15,
-                       col_wrap=col_wrap, facet_kws={"sharey": True}, **kwargs)
+                       col_wrap=col_wrap, facet_kws={"sharey": sharey}, **kwargs)
     for ax in grid.axes.flat:
         if logx:
             ax.set_xscale("log", base=2)

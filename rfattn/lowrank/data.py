@@ -1,0 +1,129 @@
+r"""Pattern data model of the one-layer transformer analyses (Li, Wang, Zhang, Liu, Chen 2024).
+
+Li et al., "Learning on Transformers is Provable Low-Rank and Sparse: A One-layer Analysis",
+arXiv 2406.17167, following the template of the same group's shallow-ViT paper (ICLR 2023).
+
+- :math:`M` orthonormal patterns :math:`\mu_1, \dots, \mu_M \in \mathbb{R}^d` (:math:`M \le d`).
+  Patterns :math:`0..K-1` are the label-relevant ones of class :math:`+1`, patterns
+  :math:`K..2K-1` those of class :math:`-1`, the rest are label-irrelevant.
+- A sample is :math:`L` tokens :math:`x_l = \mu_{j(l)} + z_l`. A share :math:`\alpha_*` of the
+  tokens carries a relevant pattern of the sample's class, a share :math:`\alpha_\#` one of the
+  other class ("confusion" tokens), the rest irrelevant patterns. With ``mix = token`` each
+  relevant token picks one of its class's :math:`K` patterns at random; with ``mix = sample``
+  a sample draws one pattern of each class (a subtype) for all its relevant tokens.
+- Noise :math:`z_l`: uniform in the ball :math:`\|z\| \le \tau` (``bounded``) or
+  :math:`N(0, \tau^2 I_d / d)` (``gaussian``, so :math:`E\|z\|^2 = \tau^2`).
+- The label is the majority vote over the discriminative tokens; :math:`\alpha_* > \alpha_\#`
+  makes it the drawn class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..experiment.checks import ConfigError, choice, nonnegative, positive_int, real
+from ..experiment.runtime import generator
+
+NOISES = ("bounded", "gaussian")
+MIXES = ("token", "sample")
+
+
+@dataclass(frozen=True)
+class PatternData:
+    """Data-model settings, validated on construction (errors name the parameter)."""
+
+    d: int = 32
+    M: int = 32
+    L: int = 20
+    K: int = 1
+    alpha_star: float = 0.25
+    alpha_conf: float = 0.1
+    tau: float = 0.4
+    noise: str = "bounded"
+    mix: str = "token"
+
+    def __post_init__(self):
+        d = positive_int("d", self.d)
+        M = positive_int("M", self.M)
+        L = positive_int("L", self.L)
+        K = positive_int("K", self.K)
+        if M > d:
+            raise ConfigError(f"M (patterns) must be <= d = {d} for orthonormal patterns "
+                              f"(got {M})")
+        if 2 * K > M:
+            raise ConfigError(f"K must be <= M/2 = {M // 2}: 2K label-relevant patterns must "
+                              f"fit among the M = {M} patterns (got K = {K})")
+        real("alpha_star", self.alpha_star, low=0.0, high=1.0, low_open=True)
+        real("alpha_conf", self.alpha_conf, low=0.0, high=1.0)
+        nonnegative("tau", self.tau)
+        choice("noise", self.noise, NOISES)
+        choice("mix", self.mix, MIXES)
+        n_star, n_conf = self.token_counts
+        if n_star <= n_conf:
+            raise ConfigError(
+                f"alpha_star must exceed alpha_conf by at least one token of L = {L}: "
+                f"round(alpha_star L) = {n_star} <= round(alpha_conf L) = {n_conf} "
+                f"(alpha_star = {self.alpha_star}, alpha_conf = {self.alpha_conf})")
+        if n_star + n_conf > L:
+            raise ConfigError(f"alpha_star + alpha_conf must be <= 1 (got {self.alpha_star} + "
+                              f"{self.alpha_conf})")
+        if n_star + n_conf < L and M == 2 * K:
+            raise ConfigError(f"irrelevant tokens need an irrelevant pattern: M must be > 2K = "
+                              f"{2 * K} when alpha_star + alpha_conf < 1 (got M = {M})")
+
+    @property
+    def token_counts(self) -> tuple[int, int]:
+        """Tokens per sample carrying the own-class and the other-class relevant patterns."""
+        return round(self.alpha_star * self.L), round(self.alpha_conf * self.L)
+
+    @property
+    def relevant(self) -> list[int]:
+        """Indices of the 2K label-relevant patterns (class +1 first)."""
+        return list(range(2 * self.K))
+
+
+def orthonormal_patterns(d: int, M: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    """(M, d) rows orthonormal: Q factor of a Gaussian matrix (stream ``patterns``)."""
+    g = torch.randn(d, M, generator=generator(seed, "lowrank", "patterns"), dtype=torch.float64)
+    q, r = torch.linalg.qr(g)
+    return (q * torch.sign(torch.diagonal(r))).T.contiguous().to(dtype)
+
+
+def majority_vote(pattern_index: torch.Tensor, K: int) -> torch.Tensor:
+    """+1 where class-(+1) patterns outnumber class-(-1) ones, -1 where fewer, 0 on a tie."""
+    pos = (pattern_index < K).sum(-1)
+    neg = ((pattern_index >= K) & (pattern_index < 2 * K)).sum(-1)
+    return torch.sign(pos - neg).to(torch.int64)
+
+
+def sample(data: PatternData, n: int, patterns: torch.Tensor, gen: torch.Generator,
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw ``n`` samples: tokens X (n, L, d), labels y (n,) in {+-1}, pattern index (n, L)."""
+    n = positive_int("n", n)
+    L, K, d = data.L, data.K, data.d
+    n_star, n_conf = data.token_counts
+    cls = torch.randint(0, 2, (n,), generator=gen)  # 0 -> y = +1, 1 -> y = -1
+    per = 1 if data.mix == "sample" else None
+    own = cls[:, None] * K + torch.randint(0, K, (n, per or n_star), generator=gen)
+    other = (1 - cls)[:, None] * K + torch.randint(0, K, (n, per or n_conf), generator=gen)
+    own, other = own.expand(n, n_star), other.expand(n, n_conf)
+    n_irr = L - n_star - n_conf
+    irr = 2 * K + torch.randint(0, max(data.M - 2 * K, 1), (n, n_irr), generator=gen)
+    index = torch.cat([own, other, irr], 1)
+    order = torch.argsort(torch.rand(n, L, generator=gen), dim=1)  # random token positions
+    index = torch.gather(index, 1, order)
+    X = patterns.to(torch.float64)[index]
+    if data.tau > 0:
+        if data.noise == "gaussian":
+            X = X + torch.randn(n, L, d, generator=gen, dtype=torch.float64) * (
+                data.tau / math.sqrt(d))
+        else:
+            direction = torch.randn(n, L, d, generator=gen, dtype=torch.float64)
+            direction = direction / direction.norm(dim=-1, keepdim=True)
+            radius = data.tau * torch.rand(n, L, 1, generator=gen, dtype=torch.float64) ** (1 / d)
+            X = X + direction * radius
+    y = majority_vote(index, K)
+    return X.to(patterns.dtype), y, index
