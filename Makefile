@@ -32,6 +32,7 @@ test-all: setup       ## every CPU test, the slow ones included
 bench: setup          ## speed and memory comparisons, written to benchmarks/results/
 	$(PY) benchmarks/bench_rfa.py
 	$(PY) benchmarks/bench_ntk.py
+	$(PY) benchmarks/bench_svm.py
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
 	$(BIN)rfattn-report figures

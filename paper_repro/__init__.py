@@ -1,5 +1,5 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import lowrank, ntk, rfa
+from . import lowrank, ntk, rfa, svm
 
-STUDIES = {"rfa": rfa, "ntk": ntk, "lowrank": lowrank}
+STUDIES = {"rfa": rfa, "ntk": ntk, "svm": svm, "lowrank": lowrank}

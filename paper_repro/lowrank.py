@@ -14,7 +14,7 @@ import seaborn as sns
 from rfattn.experiment import Claim
 from rfattn.experiment.plotting import lines_over_seeds, save_figure, set_style
 
-from .sweeps import run_sweeps
+from .sweeps import reproduce_steps
 
 STUDY = "lowrank"
 PAPER = ("Li, Wang, Zhang, Liu, Chen (2024), Learning on Transformers is Provable Low-Rank and "
@@ -229,10 +229,5 @@ def adapters(rows, figures_dir) -> list[Claim]:
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               figures_dir: str | Path = "figures", launcher: str = "joblib",
               overrides: list[str] | None = None) -> list[Claim]:
-    figures_dir = Path(figures_dir)
-    rows = run_sweeps(STUDY, [f"lowrank_{s}_{scale}" for s in SWEEPS], Path(out_root),
-                      launcher, overrides or [])
-    claims = []
-    for step in (spectra, truncation, pruning, attention_mass, adapters):
-        claims += step(rows, figures_dir)
-    return claims
+    return reproduce_steps(STUDY, SWEEPS, (spectra, truncation, pruning, attention_mass, adapters), scale, out_root,
+                           figures_dir, launcher, overrides)

@@ -14,7 +14,7 @@ import pandas as pd
 from rfattn.experiment import Claim
 from rfattn.experiment.plotting import lines_over_seeds, save_figure, set_style
 
-from .sweeps import run_sweeps
+from .sweeps import reproduce_steps
 
 STUDY = "ntk"
 JACOT = ("Jacot, Gabriel, Hongler (2018), Neural Tangent Kernel: Convergence and "
@@ -193,10 +193,5 @@ def random_feature_error(rows, figures_dir) -> list[Claim]:
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               figures_dir: str | Path = "figures", launcher: str = "joblib",
               overrides: list[str] | None = None) -> list[Claim]:
-    figures_dir = Path(figures_dir)
-    rows = run_sweeps(STUDY, [f"ntk_{s}_{scale}" for s in SWEEPS], Path(out_root), launcher,
-                      overrides or [])
-    claims = []
-    for step in (fig1, fig2, fig3, convergence, random_feature_error):
-        claims += step(rows, figures_dir)
-    return claims
+    return reproduce_steps(STUDY, SWEEPS, (fig1, fig2, fig3, convergence, random_feature_error), scale, out_root,
+                           figures_dir, launcher, overrides)

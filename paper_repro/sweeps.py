@@ -27,3 +27,12 @@ def run_sweeps(study: str, experiments: list[str], out_root: Path, launcher: str
         table["sweep"] = exp
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def reproduce_steps(study: str, sweeps, steps, scale: str, out_root, figures_dir,
+                    launcher: str, overrides: list[str] | None) -> list:
+    """Run ``<study>_<sweep>_<scale>`` for every sweep, then each ``step(rows, figures_dir)``
+    (it draws its figures and returns its claims); returns all claims."""
+    rows = run_sweeps(study, [f"{study}_{s}_{scale}" for s in sweeps], Path(out_root), launcher,
+                      overrides or [])
+    return [claim for step in steps for claim in step(rows, Path(figures_dir))]

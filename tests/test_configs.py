@@ -11,6 +11,7 @@ from rfattn.experiment.hydra_app import CONF_DIR, compose, job_config
 from rfattn.lowrank.study import validate as validate_lowrank
 from rfattn.ntk.study import KINDS
 from rfattn.rfa.study import validate
+from rfattn.svm.study import validate as validate_svm
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
@@ -33,6 +34,8 @@ def test_every_experiment_composes_with_its_sweep(experiment):
     assert cfg.hydra.sweeper.params, "an experiment names its sweep"
     if primary == "rfa":
         validate(job_config(compose(primary, [f"+experiment={experiment}"])))
+    elif primary == "svm":
+        validate_svm(job_config(compose(primary, [f"+experiment={experiment}"])))
     elif primary == "lowrank":
         for key, values in cfg.hydra.sweeper.params.items():  # every swept value validates
             for value in str(values).split(","):
@@ -120,3 +123,17 @@ def test_lowrank_entry_point(tmp_path):
     run("-m", "sims.lowrank", "kind=adapter", "method=svfit", "r=1", "seeds=[0]", "d=8", "M=8",
         "n_train=64", "n_test=64", "m=8", "epochs=1", f"hydra.run.dir={tmp_path}")
     assert "test_error" in (tmp_path / "rows.csv").read_text()
+
+
+def test_main_job_at_tiny_size_svm(tmp_path):
+    pytest.importorskip("cvxpy")
+    figs, report = main_job(tmp_path, "svm", "joblib", "runs=6", "steps=300",
+                            "record_every=100")
+    assert len(figs) == 5
+    assert "e3-kq-converges-to-nuclear-svm" in report and "e5-nuclear-rank-below" in report
+
+
+def test_svm_entry_point(tmp_path):
+    run("-m", "sims.svm", "kind=rank", "runs=3", "n=3", "T=3", "d=3", "official_sdp=false",
+        f"hydra.run.dir={tmp_path}")
+    assert "frobenius_rank" in (tmp_path / "rows.csv").read_text()

@@ -43,3 +43,18 @@ def test_ntk_kernels_match_cpu(gen):
     net = FullyConnected(3, 64, 3, generator=gen("net"))
     torch.testing.assert_close(empirical_ntk(net.cuda(), x.cuda()).cpu(),
                                empirical_ntk(net.cpu(), x), rtol=1e-10, atol=1e-12)
+
+
+def test_attention_gd_and_lowrank_training_match_cpu():
+    from rfattn.lowrank.study import run_lowrank_job
+    from rfattn.svm.study import run_svm_job
+
+    over = ["kind=convergence", "runs=8", "n=3", "T=4", "d=6", "steps=200", "nuclear=false"]
+    cpu = run_svm_job(job_config(compose("svm", over + ["device=cpu"])))
+    gpu = run_svm_job(job_config(compose("svm", over + ["device=cuda"])))
+    assert (cpu.value.values - gpu.value.values).__abs__().max() < 1e-6
+    over = ["d=16", "M=16", "n_train=256", "n_test=256", "m=16", "epochs=3", "seeds=[0,1]"]
+    cpu = run_lowrank_job(job_config(compose("lowrank", over + ["device=cpu"])))
+    gpu = run_lowrank_job(job_config(compose("lowrank", over + ["device=cuda"])))
+    final = cpu.analysis == "final"
+    assert (cpu[final].value.values - gpu[final].value.values).__abs__().max() < 1e-6

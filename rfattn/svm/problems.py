@@ -1,0 +1,145 @@
+r"""Att-SVM constraint systems (Tarzanagh, Li, Thrampoulidis, Oymak 2023, arXiv 2308.16898;
+Tarzanagh, Li, Zhang, Oymak, NeurIPS 2023, arXiv 2306.13596).
+
+For data :math:`(Y_i, X_i, z_i)`, :math:`X_i \in \mathbb{R}^{T \times d}`, and a token selection
+:math:`\alpha`, the Att-SVM constraints are
+
+.. math:: (x_{i\alpha_i} - x_{it})^\top W z_i \ge 1 \quad \text{for all } i,\ t \ne \alpha_i,
+
+linear in :math:`W`: row :math:`a_{it} = \mathrm{vec}((x_{i\alpha_i} - x_{it}) z_i^\top)` of a
+matrix ``A`` with :math:`A\,\mathrm{vec}(W) \ge 1` (row-major ``vec``). Sequence-to-sequence
+attention has one block per query position k (:math:`z = x_{ik}`, selection
+:math:`\alpha_{ik}`); causal attention keeps keys :math:`t \le k` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..experiment.checks import ConfigError, choice
+
+ATTENTIONS = ("cross", "self", "seq2seq", "causal")
+
+
+def _finite(name: str, x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{name} holds NaN or inf entries")
+    return x
+
+
+@dataclass(frozen=True)
+class AttSVMProblem:
+    """The constraint system ``A vec(W) >= 1`` and where each row comes from.
+
+    ``rows[j] = (i, k, t)``: sample i, query position k (0 for cross and self attention),
+    non-selected token t. ``shape`` is the shape of W (d, d).
+    """
+
+    A: np.ndarray
+    rows: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def n_constraints(self) -> int:
+        return self.A.shape[0]
+
+    def margins(self, W: np.ndarray) -> np.ndarray:
+        """:math:`A\\,\\mathrm{vec}(W)`: one margin per constraint."""
+        return self.A @ np.asarray(W, dtype=np.float64).reshape(-1)
+
+
+def check_data(X, z=None, attention: str = "cross") -> tuple[np.ndarray, np.ndarray]:
+    """Validate tokens (n, T, d) and queries (n, d); returns them as float64 arrays."""
+    choice("attention", attention, ATTENTIONS)
+    X = _finite("X", X)
+    if X.ndim != 3:
+        raise ConfigError(f"X must have shape (n, T, d) (got {X.shape})")
+    n, T, d = X.shape
+    if n < 1 or d < 1:
+        raise ConfigError(f"X must hold at least one sample and one feature (got {X.shape})")
+    if T < 2:
+        raise ConfigError(f"T must be >= 2: with one token there is nothing to select (got {T})")
+    if attention == "cross":
+        if z is None:
+            raise ConfigError("cross attention needs queries z of shape (n, d)")
+        z = _finite("z", z)
+        if z.shape != (n, d):
+            raise ConfigError(f"z must have shape (n, d) = {(n, d)} (got {z.shape})")
+    else:
+        if z is not None:
+            raise ConfigError(f"{attention} attention takes its queries from X; pass z=None")
+        z = X[:, 0]
+    if (np.abs(z).sum(axis=-1) == 0).any():
+        bad = int(np.flatnonzero(np.abs(z).sum(axis=-1) == 0)[0])
+        raise ConfigError(f"query z[{bad}] is zero: no W can separate its tokens")
+    return X, z
+
+
+def token_scores(X, Y, v) -> np.ndarray:
+    """:math:`\\gamma_{it} = Y_i v^\\top x_{it}`, shape (n, T)."""
+    X, Y, v = _finite("X", X), _finite("Y", Y), _finite("v", v)
+    if Y.shape != X.shape[:1] or v.shape != X.shape[2:]:
+        raise ConfigError(f"Y must have shape (n,) = {X.shape[:1]} and v shape (d,) = "
+                          f"{X.shape[2:]} (got {Y.shape} and {v.shape})")
+    return Y[:, None] * (X @ v)
+
+
+def optimal_selection(X, Y, v) -> np.ndarray:
+    """Globally optimal tokens :math:`\\mathrm{opt}_i = \\arg\\max_t \\gamma_{it}`."""
+    return np.argmax(token_scores(X, Y, v), axis=1)
+
+
+def _selection(alpha, shape: tuple[int, ...], T: int) -> np.ndarray:
+    alpha = np.asarray(alpha)
+    if alpha.shape != shape or not np.issubdtype(alpha.dtype, np.integer):
+        raise ConfigError(f"alpha must be integers of shape {shape} (got {alpha.shape}, "
+                          f"{alpha.dtype})")
+    if (alpha < 0).any() or (alpha >= T).any():
+        raise ConfigError(f"alpha must lie in [0, T-1] = [0, {T - 1}] (got values "
+                          f"{alpha.min()}..{alpha.max()})")
+    return alpha
+
+
+def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
+    """The Att-SVM constraint system for selection ``alpha``.
+
+    ``alpha``: (n,) for cross and self attention; (n, T) for seq2seq and causal (one selected
+    key per query position; causal requires ``alpha[i, k] <= k``). Duplicate tokens equal to
+    the selected one give a zero row, which makes the problem infeasible (reported by the
+    solvers), never a crash.
+    """
+    X, z = check_data(X, z, attention) if attention in ("cross", "self") else (
+        check_data(X, None, "self")[0], None)
+    n, T, d = X.shape
+    blocks, rows = [], []
+    if attention in ("cross", "self"):
+        alpha = _selection(alpha, (n,), T)
+        queries = [(0, z)]
+        select = alpha[:, None]
+    else:
+        alpha = _selection(alpha, (n, T), T)
+        if attention == "causal" and (alpha > np.arange(T)).any():
+            raise ConfigError("causal attention: alpha[i, k] must be <= k (a query sees keys "
+                              "up to its own position)")
+        queries = [(k, X[:, k]) for k in range(T)]
+        select = alpha
+    for k, zk in queries:
+        if not np.abs(zk).sum(axis=-1).all():
+            raise ConfigError(f"query of position {k} is zero for some sample: no W separates "
+                              "its tokens")
+        sel = X[np.arange(n), select[:, k if select.shape[1] > 1 else 0]]  # (n, d)
+        keys = range(k + 1) if attention == "causal" else range(T)
+        for t in keys:
+            chosen = select[:, k if select.shape[1] > 1 else 0]
+            mask = chosen != t
+            diff = (sel - X[:, t])[mask]
+            blocks.append(np.einsum("na,nb->nab", diff, zk[mask]).reshape(-1, d * d))
+            idx = np.flatnonzero(mask)
+            rows.append(np.stack([idx, np.full_like(idx, k), np.full_like(idx, t)], 1))
+    A = np.concatenate(blocks) if blocks else np.zeros((0, d * d))
+    R = np.concatenate(rows) if rows else np.zeros((0, 3), dtype=int)
+    order = np.lexsort((R[:, 2], R[:, 1], R[:, 0]))
+    return AttSVMProblem(A[order], R[order], (d, d))

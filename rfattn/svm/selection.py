@@ -1,0 +1,117 @@
+r"""Which tokens a trained attention selects, and the SVMs that predict its direction.
+
+Tarzanagh, Li, Thrampoulidis, Oymak (2023), arXiv 2308.16898:
+
+- a selection :math:`\alpha` is *locally optimal* when its W-SVM is feasible and every support
+  token t of every sample scores below the selected one, :math:`\gamma_{i\alpha_i} >
+  \gamma_{it}`; *globally optimal* when :math:`\alpha = \mathrm{opt}`;
+- a trained run is classified ``global``, ``local`` or ``neither`` from the tokens its final
+  softmax selects;
+- nonlinear head (multi-token) SVM-equivalence: with :math:`O_i = \{t : s_{it} \ge 10^{-3}\}`,
+  :math:`W_{dir} = \arg\min \|W\|_F` s.t. equal scores inside :math:`O_i` and margin 1 against
+  tokens outside; :math:`W_{fin} = \arg\min \|W\|_F` s.t.
+  :math:`(x_{it_2} - x_{it_1})^\top W z_i = \log(s_{it_2}/s_{it_1})` inside :math:`O_i`; the
+  prediction is :math:`W_{fin} + R\,W_{dir}` with R fitted to the final iterate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .problems import constraints, token_scores
+from .solvers import SVMResult, least_distance, matrix_rank, solve_frobenius
+
+CLASSES = ("global", "local", "neither")
+
+
+def is_locally_optimal(X, z, Y, v, alpha, result: SVMResult | None = None) -> bool:
+    """Feasible W-SVM and :math:`\\gamma_{i\\alpha_i} > \\gamma_{it}` for all support tokens."""
+    problem = constraints(X, alpha, z)
+    result = result or solve_frobenius(problem)
+    if not result.optimal:
+        return False
+    gamma = token_scores(X, Y, v)
+    i, _, t = problem.rows[result.support].T
+    return bool((gamma[i, np.asarray(alpha)[i]] > gamma[i, t]).all())
+
+
+def classify(X, z, Y, v, alpha) -> str:
+    """``global`` (alpha = opt, feasible), ``local`` (locally optimal) or ``neither``."""
+    alpha = np.asarray(alpha)
+    result = solve_frobenius(constraints(X, alpha, z))
+    if not result.optimal:
+        return "neither"
+    if (alpha == np.argmax(token_scores(X, Y, v), axis=1)).all():
+        return "global"
+    return "local" if is_locally_optimal(X, z, Y, v, alpha, result) else "neither"
+
+
+def _least_norm_with_equalities(A: np.ndarray, E: np.ndarray, b: np.ndarray,
+                                shape) -> SVMResult:
+    """:math:`\\min \\|w\\|` s.t. :math:`Aw \\ge 1`, :math:`Ew = b`.
+
+    Split :math:`w = w_0 + N u` with :math:`w_0` the least-norm solution of :math:`Ew = b` and N
+    an orthonormal basis of null(E); then :math:`\\|w\\|^2 = \\|w_0\\|^2 + \\|u\\|^2` and the
+    inequalities become the LDP :math:`(AN)u \\ge 1 - Aw_0`.
+    """
+    p = A.shape[1] if A.size else E.shape[1]
+    if E.shape[0]:
+        w0, *_ = np.linalg.lstsq(E, b, rcond=None)
+        _, s, Vh = np.linalg.svd(E)
+        rank = int((s > 1e-12 * max(s[0], 1e-300)).sum())
+        N = Vh[rank:].T
+        if np.linalg.norm(E @ w0 - b) > 1e-9 * max(1.0, np.linalg.norm(b)):
+            return SVMResult("infeasible", None, float("inf"),
+                             float(np.linalg.norm(E @ w0 - b)), np.zeros(0, int), np.zeros(0))
+    else:
+        w0, N = np.zeros(p), np.eye(p)
+    if A.shape[0] == 0:
+        W = w0.reshape(shape)
+        return SVMResult("optimal", W, float(np.linalg.norm(w0)), 0.0, np.zeros(0, int),
+                         np.zeros(0), matrix_rank(W))
+    status, u, lam = least_distance(A @ N, 1 - A @ w0)
+    if status != "optimal":
+        return SVMResult(status, None, float("inf"), float("inf"), np.zeros(0, int), lam)
+    w = w0 + N @ u
+    W = w.reshape(shape)
+    residual = max(0.0, float((1 - A @ w).max()), float(np.abs(E @ w - b).max(initial=0.0)))
+    return SVMResult("optimal", W, float(np.linalg.norm(w)), residual,
+                     np.flatnonzero(lam > 0), lam, matrix_rank(W))
+
+
+@dataclass
+class MultiTokenSVM:
+    """``W_dir``, ``W_fin`` and the selected sets ``O`` (one list of token indices per sample)."""
+
+    W_dir: SVMResult
+    W_fin: np.ndarray
+    selected: list[np.ndarray]
+
+    def prediction(self, W_final: np.ndarray) -> np.ndarray:
+        """:math:`W_{fin} + R W_{dir}` with R the 1-D least-squares fit to ``W_final``."""
+        D = self.W_dir.W
+        R = float(((W_final - self.W_fin) * D).sum() / (D * D).sum())
+        return self.W_fin + R * D
+
+
+def multi_token_svm(X, z, scores, threshold: float = 1e-3) -> MultiTokenSVM:
+    """The nonlinear-head SVM-equivalence from final softmax ``scores`` (n, T)."""
+    X, z, scores = (np.asarray(a, dtype=np.float64) for a in (X, z, scores))
+    n, T, d = X.shape
+    eq_rows, eq_log, ineq = [], [], []
+    selected = []
+    for i in range(n):
+        O = np.flatnonzero(scores[i] >= threshold)
+        selected.append(O)
+        for t1, t2 in zip(O[:-1], O[1:]):
+            eq_rows.append(np.outer(X[i, t2] - X[i, t1], z[i]).ravel())
+            eq_log.append(np.log(scores[i, t2] / scores[i, t1]))
+        for t in np.setdiff1d(np.arange(T), O):
+            ineq.append(np.outer(X[i, O[0]] - X[i, t], z[i]).ravel())
+    E = np.array(eq_rows).reshape(-1, d * d)
+    A = np.array(ineq).reshape(-1, d * d)
+    W_dir = _least_norm_with_equalities(A, E, np.zeros(len(E)), (d, d))
+    w_fin, *_ = np.linalg.lstsq(E, np.array(eq_log), rcond=None) if len(E) else (np.zeros(d * d),)
+    return MultiTokenSVM(W_dir, np.asarray(w_fin).reshape(d, d), selected)

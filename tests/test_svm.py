@@ -1,0 +1,293 @@
+"""Att-SVM constraint systems and the exact Frobenius solver."""
+
+import numpy as np
+import pytest
+
+from rfattn.experiment import ConfigError
+from rfattn.svm import constraints, optimal_selection, solve_frobenius, token_scores
+
+
+def instance(n, T, d, seed):
+    """The official notebooks' data: unit-norm Gaussian tokens and queries, v ~ N(0, I)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, T, d))
+    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    z = rng.standard_normal((n, d))
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    v = rng.standard_normal(d)
+    return X, z, v / np.linalg.norm(v), rng.choice([-1.0, 1.0], n)
+
+
+def test_hand_checked_one_dimensional_optimum():
+    # (x_0 - x_1) w z = 1 * w * 2 >= 1  ->  w = 1/2, lambda = 1/4 (w = A^T lambda = 2 lambda)
+    res = solve_frobenius(constraints(np.array([[[1.0], [0.0]]]), np.array([0]), np.array([[2.0]])))
+    assert res.status == "optimal"
+    assert res.W[0, 0] == pytest.approx(0.5, abs=1e-14)
+    assert res.multipliers == pytest.approx([0.25], abs=1e-14)
+    assert res.support.tolist() == [0]
+
+
+def test_hand_checked_two_dimensional_support():
+    # z = e1, tokens (1,0), (0,0), (0,1), select 0: constraints w11 >= 1 and w11 - w21 >= 1.
+    # The optimum W = e1 e1^T makes both active, but only the first has lambda > 0.
+    X = np.array([[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]])
+    problem = constraints(X, np.array([0]), np.array([[1.0, 0.0]]))
+    assert problem.rows.tolist() == [[0, 0, 1], [0, 0, 2]]
+    res = solve_frobenius(problem)
+    assert np.allclose(res.W, [[1.0, 0.0], [0.0, 0.0]], atol=1e-14)
+    assert res.objective == pytest.approx(1.0)
+    assert problem.rows[res.support].tolist() == [[0, 0, 1]]
+    assert np.allclose(problem.margins(res.W), 1.0)
+    assert res.rank == 1
+
+
+@pytest.mark.parametrize("n, T, d", [(5, 5, 10), (6, 8, 10), (15, 5, 20), (3, 4, 4)])
+def test_kkt_conditions_and_rank_bound(n, T, d):
+    for seed in range(5):
+        X, z, v, Y = instance(n, T, d, seed)
+        problem = constraints(X, optimal_selection(X, Y, v), z)
+        res = solve_frobenius(problem)
+        if res.status == "infeasible":
+            continue
+        assert res.certificate < 1e-9
+        assert problem.margins(res.W).min() >= 1 - 1e-9
+        assert np.allclose(problem.margins(res.W)[res.support], 1.0, atol=1e-9)
+        assert res.rank <= n  # W = sum_i (sum_t lambda_it (x_ia - x_it)) z_i^T
+        # the dual objective equals the primal one at the optimum (no duality gap)
+        dual = res.multipliers.sum() - 0.5 * res.objective**2
+        assert dual == pytest.approx(0.5 * res.objective**2, rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")  # Clarabel near 1e-12
+def test_agrees_with_cvxpy_clarabel():
+    cp = pytest.importorskip("cvxpy")
+    for seed, (n, T, d) in enumerate([(5, 5, 10), (10, 5, 15), (6, 8, 10), (5, 5, 2)]):
+        X, z, v, Y = instance(n, T, d, seed)
+        problem = constraints(X, optimal_selection(X, Y, v), z)
+        res = solve_frobenius(problem)
+        w = cp.Variable(d * d)
+        ref = cp.Problem(cp.Minimize(cp.norm(w)), [problem.A @ w >= 1])
+        ref.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+        if ref.status == "infeasible":
+            assert res.status == "infeasible" and res.certificate < 1e-8
+            continue
+        assert res.status == "optimal"
+        assert res.objective == pytest.approx(ref.value, rel=1e-7)
+        assert np.allclose(res.W.reshape(-1), w.value, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_cvxpy_backend_matches_the_exact_solvers():
+    pytest.importorskip("cvxpy")
+    from rfattn.svm import solve_cvxpy, solve_nuclear
+
+    X, z, v, Y = instance(5, 5, 10, 7)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    fro = solve_cvxpy(problem, "fro", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert fro.objective == pytest.approx(solve_frobenius(problem).objective, rel=1e-7)
+    nuc = solve_cvxpy(problem, "nuc", solver="CLARABEL")
+    assert nuc.objective == pytest.approx(solve_nuclear(problem).objective, rel=1e-6)
+    X[:, 3] = X[:, 1]
+    assert solve_cvxpy(constraints(X, np.full(5, 1), z), "fro").status == "infeasible"
+
+
+def test_working_set_path_matches_the_direct_ldp():
+    from rfattn.svm import least_distance
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((80, 6, 5))
+    z = rng.standard_normal((80, 5))
+    planted = rng.standard_normal((5, 5))
+    alpha = np.argmax(np.einsum("ntd,de,ne->nt", X, planted, z), axis=1)
+    problem = constraints(X, alpha, z)  # 400 constraints > 10 * 25 unknowns: working set
+    res = solve_frobenius(problem)
+    status, w, lam = least_distance(problem.A, np.ones(problem.n_constraints))
+    assert res.status == status == "optimal"
+    assert res.objective == pytest.approx(np.linalg.norm(w), rel=1e-10)
+    assert res.certificate < 1e-9 and len(res.support) <= 26
+    X[:, 2] = X[np.arange(80), alpha]  # a duplicate of every selected token: infeasible
+    alpha2 = np.where(alpha == 2, 0, alpha)
+    X[:, 0] = X[np.arange(80), alpha2]
+    assert solve_frobenius(constraints(X, alpha2, z)).status == "infeasible"
+
+
+def test_infeasible_instances_carry_a_farkas_certificate():
+    # a token equal to the selected one: its constraint row is zero, 0 >= 1 cannot hold
+    X, z, v, Y = instance(4, 5, 6, 0)
+    X[:, 3] = X[:, 1]
+    res = solve_frobenius(constraints(X, np.full(4, 1), z))
+    assert res.status == "infeasible" and res.W is None
+    y = res.multipliers
+    assert y.min() >= 0 and y.sum() == pytest.approx(1.0) and res.certificate < 1e-10
+
+
+def test_feasibility_rate_matches_the_reference_counts():
+    # reference (alpha = opt, T = 5, n = 5): feasible share .30 at d = 2, 1.0 at d >= 4
+    def share(d):
+        feasible = 0
+        for seed in range(100):
+            X, z, v, Y = instance(5, 5, d, 1000 + seed)
+            res = solve_frobenius(constraints(X, optimal_selection(X, Y, v), z))
+            feasible += res.status == "optimal"
+        return feasible / 100
+
+    assert share(4) == 1.0
+    assert 0.15 <= share(2) <= 0.45  # .30 +- 3 binomial standard deviations
+
+
+def test_sequence_to_sequence_and_causal_blocks():
+    X, _, _, _ = instance(3, 4, 5, 0)
+    alpha = np.tile(np.arange(4), (3, 1))  # each query selects itself
+    seq = constraints(X, alpha, attention="seq2seq")
+    assert seq.n_constraints == 3 * 4 * 3
+    causal = constraints(X, alpha, attention="causal")
+    assert causal.n_constraints == 3 * (0 + 1 + 2 + 3)
+    assert (causal.rows[:, 2] <= causal.rows[:, 1]).all()
+    i, k, t = causal.rows[5]
+    expected = np.outer(X[i, alpha[i, k]] - X[i, t], X[i, k]).reshape(-1)
+    assert np.allclose(causal.A[5], expected)
+    assert solve_frobenius(seq).status in ("optimal", "infeasible")
+
+
+@pytest.mark.parametrize("args, match", [
+    ((np.zeros((2, 1, 3)), np.array([0, 0]), np.ones((2, 3))), "T must be >= 2"),
+    ((np.ones((2, 3, 3)), np.array([0, 0]), np.zeros((2, 3))), "z\\[0\\] is zero"),
+    ((np.full((2, 3, 3), np.nan), np.array([0, 0]), np.ones((2, 3))), "NaN or inf"),
+    ((np.ones((2, 3, 3)), np.array([0, 0]), np.ones((3, 3))), "z must have shape"),
+    ((np.ones((2, 3, 3)), np.array([0, 3]), np.ones((2, 3))), "alpha must lie in \\[0, T-1\\] = \\[0, 2\\]"),
+    ((np.ones((2, 3, 3)), np.array([0.0, 1.0]), np.ones((2, 3))), "alpha must be integers"),
+])
+def test_degenerate_inputs_give_clear_errors(args, match):
+    with pytest.raises(ConfigError, match=match):
+        constraints(*args)
+
+
+def test_causal_selection_must_be_visible_and_scores_check_shapes():
+    X, _, v, Y = instance(2, 3, 4, 0)
+    with pytest.raises(ConfigError, match="causal"):
+        constraints(X, np.full((2, 3), 2), attention="causal")
+    with pytest.raises(ConfigError, match="Y must have shape"):
+        token_scores(X, Y[:1], v)
+    assert np.allclose(token_scores(X, Y, v), Y[:, None] * (X @ v))
+
+
+def test_nuclear_solver_agrees_with_clarabel_and_certifies_its_gap():
+    cp = pytest.importorskip("cvxpy")
+    from rfattn.svm.solvers import solve_nuclear
+
+    for seed, (n, T, d) in enumerate([(5, 5, 10), (6, 8, 10), (10, 5, 15)]):
+        X, z, v, Y = instance(n, T, d, seed)
+        problem = constraints(X, optimal_selection(X, Y, v), z)
+        res = solve_nuclear(problem, gap_tol=1e-6)
+        frob = solve_frobenius(problem)
+        assert res.status == "optimal" and res.certificate <= 1e-6
+        assert res.details["lower_bound"] <= res.objective
+        assert problem.margins(res.W).min() >= 1 - 1e-12  # the returned W is feasible
+        W = cp.Variable((d, d))
+        ref = cp.Problem(cp.Minimize(cp.normNuc(W)),
+                         [problem.A @ cp.vec(W, order="C") >= 1])
+        ref.solve(solver="CLARABEL")
+        assert res.objective == pytest.approx(ref.value, rel=1e-6)
+        # the nuclear solution has lower rank and a smaller nuclear norm than the Frobenius one
+        assert res.rank < frob.rank
+        assert res.objective <= np.linalg.svd(frob.W, compute_uv=False).sum() + 1e-9
+
+
+def test_nuclear_solver_on_a_hand_checked_instance_and_infeasibility():
+    from rfattn.svm.solvers import solve_nuclear
+
+    res = solve_nuclear(constraints(np.array([[[1.0], [0.0]]]), np.array([0]), np.array([[2.0]])))
+    assert res.status == "optimal" and res.objective == pytest.approx(0.5, rel=1e-9)
+    X, z, _, _ = instance(4, 5, 6, 0)
+    X[:, 3] = X[:, 1]
+    assert solve_nuclear(constraints(X, np.full(4, 1), z)).status == "infeasible"
+
+
+def test_gd_direction_converges_to_the_svm_on_a_small_e3_setting():
+    import torch
+
+    from rfattn.experiment import generator
+    from rfattn.svm.dynamics import correlation, random_data, saturation, train_attention
+
+    data = random_data(8, 3, 4, 6, generator(0, "test-e3"))
+    traj = train_attention(data, 1500, 0.1, "W", record_every=500, gen=generator(0, "init"))
+    assert float(saturation(traj.scores).min()) > 0.99
+    alpha = traj.scores.argmax(-1).numpy()
+    corr = []
+    for r in range(8):
+        X, z = data.X[r].numpy(), data.z[r].numpy()
+        res = solve_frobenius(constraints(X, alpha[r], z))
+        assert res.optimal
+        corr.append(correlation(traj.W[r], torch.tensor(res.W)[None]).numpy())
+    corr = np.array(corr)
+    assert corr[:, -1].mean() > 0.98
+    assert (corr[:, -1] > corr[:, 1]).mean() >= 0.75  # the correlation grows along the path
+
+
+def test_dynamics_closed_forms_and_zero_init():
+    import torch
+
+    from rfattn.experiment import generator
+    from rfattn.svm.dynamics import correlation, outputs, random_data, train_attention
+
+    data = random_data(2, 3, 4, 5, generator(1, "d"))
+    W = torch.zeros(2, 5, 5, dtype=torch.float64)  # uniform softmax: f = v^T mean_t x_t
+    assert torch.allclose(outputs(W, data), torch.einsum("rntd,rd->rn", data.X, data.v) / 4)
+    A = torch.randn(3, 4, generator=generator(0, "a"), dtype=torch.float64)
+    assert float(correlation(A, -2 * A)) == pytest.approx(-1.0)
+    traj = train_attention(data, 3, 0.1, "KQ", init="zero", record_every=1, gen=generator(0))
+    assert float(traj.W[:, 0].abs().max()) == 0.0 and float(traj.W[:, -1].abs().max()) > 0
+    with pytest.raises(ConfigError, match="parameterization"):
+        train_attention(data, 3, parameterization="QK", gen=generator(0))
+
+
+def test_multi_token_equivalence_meets_its_constraints():
+    from rfattn.svm.selection import multi_token_svm
+
+    X, z, _, _ = instance(3, 4, 8, 5)
+    scores = np.array([[0.6, 0.4, 1e-8, 1e-9], [1.0 - 2e-8, 1e-8, 1e-8, 0.0],
+                       [0.3, 0.3, 0.4 - 1e-8, 1e-8]])
+    eq = multi_token_svm(X, z, scores)
+    assert [o.tolist() for o in eq.selected] == [[0, 1], [0], [0, 1, 2]]
+    assert eq.W_dir.optimal
+    for i, O in enumerate(eq.selected):
+        s_dir = X[i] @ eq.W_dir.W @ z[i]
+        s_fin = X[i] @ eq.W_fin @ z[i]
+        assert np.allclose(s_dir[O], s_dir[O[0]], atol=1e-9)  # equal scores inside O_i
+        assert (s_dir[O[0]] - np.delete(s_dir, O) >= 1 - 1e-9).all()  # margin 1 outside
+        assert np.allclose(s_fin[O] - s_fin[O[0]], np.log(scores[i, O] / scores[i, O[0]]))
+    # R is the 1-D least-squares fit: the residual is orthogonal to W_dir
+    W_final = eq.W_fin + 7.0 * eq.W_dir.W + 0.01
+    resid = W_final - eq.prediction(W_final)
+    assert abs((resid * eq.W_dir.W).sum()) < 1e-9
+
+
+def test_classification_of_selections():
+    from rfattn.svm.selection import classify, is_locally_optimal
+
+    X, z, v, Y = instance(5, 5, 10, 3)
+    opt = optimal_selection(X, Y, v)
+    assert classify(X, z, Y, v, opt) == "global"
+    X2 = X.copy()
+    X2[:, 4] = X2[:, 2]
+    assert classify(X2, z, Y, v, np.full(5, 2)) == "neither"  # infeasible: duplicate token
+    gamma = token_scores(X, Y, v)
+    worst = np.argmin(gamma, axis=1)  # the lowest-scoring token cannot be locally optimal
+    assert not is_locally_optimal(X, z, Y, v, worst)
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("trajectory", ["n=2", "T=3", "d=2", "runs=1", "init=zero", "steps=300"]),
+    ("convergence", ["runs=4", "n=3", "T=4", "d=6", "steps=300", "parameterization=KQ"]),
+    ("nonlinear", ["runs=6", "n=3", "T=4", "d=4", "steps=400"]),
+    ("rank", ["runs=5", "n=5", "T=5", "d=4"]),
+])
+def test_study_jobs_run_and_are_deterministic(kind, extra):
+    pytest.importorskip("cvxpy")
+    from rfattn.experiment.hydra_app import compose, job_config
+    from rfattn.svm.study import run_svm_job
+
+    cfg = job_config(compose("svm", [f"kind={kind}", *extra]))
+    rows = run_svm_job(cfg)
+    assert len(rows) and rows.value.notna().all()
+    assert rows.equals(run_svm_job(cfg))
