@@ -27,7 +27,7 @@ from .dynamics import (correlation, random_data, saturation, softmax_scores,
                        train_attention)
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm
-from .solvers import matrix_rank, solve_frobenius, solve_nuclear
+from .solvers import matrix_rank, solve_cvxpy, solve_frobenius, solve_nuclear
 
 KINDS = ("trajectory", "convergence", "nonlinear", "rank")
 
@@ -169,14 +169,10 @@ def _nonlinear(cfg):
 def _official_nuclear_rank(problem) -> int:
     """The official pipeline: cvxpy's default SDP solve (SCS), then ``np.linalg.matrix_rank``."""
     try:
-        import cvxpy as cp
+        result = solve_cvxpy(problem, "nuc")
     except ImportError as err:
-        raise ConfigError("official_sdp needs cvxpy: pip install -e '.[cvx]', or set "
-                          "official_sdp=false") from err
-    W = cp.Variable(problem.shape)
-    cp.Problem(cp.Minimize(cp.normNuc(W)),
-               [problem.A @ cp.vec(W, order="C") >= 1]).solve(solver="SCS")
-    return 1 if W.value is None else int(np.linalg.matrix_rank(W.value))
+        raise ConfigError(f"official_sdp: {err}, or set official_sdp=false") from err
+    return 1 if result.W is None else int(np.linalg.matrix_rank(result.W))
 
 
 def _rank(cfg):
