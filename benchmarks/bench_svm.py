@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rfattn.experiment import generator
-from rfattn.svm import constraints, solve_frobenius
+from rfattn.svm import constraints, solve_cvxpy, solve_frobenius
 from rfattn.svm.solvers import solve_nuclear
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,23 +55,13 @@ def timed(fn, repeat: int = 1):
 
 
 def cvx_frobenius(problem, **opts):
-    import cvxpy as cp
-
-    w = cp.Variable(problem.A.shape[1])
-    prob = cp.Problem(cp.Minimize(cp.norm(w)), [problem.A @ w >= 1])
     with warnings.catch_warnings():  # Clarabel flags near-tolerance solutions; we compare them
         warnings.simplefilter("ignore", UserWarning)
-        prob.solve(solver="CLARABEL", **opts)
-    return prob.value
+        return solve_cvxpy(problem, "fro", "CLARABEL", **opts).objective
 
 
 def cvx_nuclear(problem, **opts):
-    import cvxpy as cp
-
-    W = cp.Variable(problem.shape)
-    prob = cp.Problem(cp.Minimize(cp.normNuc(W)), [problem.A @ cp.vec(W, order="C") >= 1])
-    prob.solve(solver="SCS", **opts)
-    return prob.value
+    return solve_cvxpy(problem, "nuc", "SCS", **opts).objective
 
 
 def bench_frobenius(sizes):

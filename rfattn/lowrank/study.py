@@ -109,6 +109,19 @@ def _rows_per_seed(seeds, values: torch.Tensor, **setting) -> list[dict]:
     return [{"seed": s, **setting, "value": float(v)} for s, v in zip(seeds, values.tolist())]
 
 
+def _error_rows(setup: Setup, W: dict, X: torch.Tensor, y: torch.Tensor, split: str = "test",
+                **setting) -> list[dict]:
+    """0-1 error and hinge loss of ``W`` on (X, y), one row per seed and metric."""
+    err, loss = evaluate(W, setup.a, X, y)
+    return (_rows_per_seed(setup.seeds, err, **setting, metric=f"{split}_error")
+            + _rows_per_seed(setup.seeds, loss, **setting, metric=f"{split}_hinge"))
+
+
+def _final_rows(setup: Setup, W: dict) -> list[dict]:
+    return (_error_rows(setup, W, setup.X_test, setup.y_test, "test", analysis="final")
+            + _error_rows(setup, W, setup.X, setup.y, "train", analysis="final"))
+
+
 def _train_job(cfg: dict, setup: Setup) -> list[dict]:
     seeds, rows = setup.seeds, []
     params = Parameterization(setup.W0, "full")
@@ -120,19 +133,16 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
         with torch.no_grad():
             attn = attention(W, setup.X_test[:, :probe])
             mass = (attn * mask[:, :, None, :]).sum(-1).mean((1, 2))
-        err, loss = evaluate(W, setup.a, setup.X_test[:, :probe], setup.y_test[:, :probe])
-        for metric, v in (("attention_mass", mass), ("test_error", err), ("test_hinge", loss)):
-            rows.extend(_rows_per_seed(seeds, v, analysis="history", step=step, metric=metric))
+        rows.extend(_rows_per_seed(seeds, mass, analysis="history", step=step,
+                                   metric="attention_mass"))
+        rows.extend(_error_rows(setup, W, setup.X_test[:, :probe], setup.y_test[:, :probe],
+                                analysis="history", step=step))
 
     steps = setup.train(cfg, params, cfg["lr"], record)
     with torch.no_grad():
         W = {k: w.detach() for k, w in params.matrices().items()}
         dW = {k: W[k] - setup.W0[k] for k in MATRICES}
-        for metric, (X, y) in (("test", (setup.X_test, setup.y_test)), ("train", (setup.X,
-                                                                                   setup.y))):
-            err, loss = evaluate(W, setup.a, X, y)
-            rows += _rows_per_seed(seeds, err, analysis="final", metric=f"{metric}_error")
-            rows += _rows_per_seed(seeds, loss, analysis="final", metric=f"{metric}_hinge")
+        rows += _final_rows(setup, W)
         rows += _rows_per_seed(seeds, torch.full((len(seeds),), float(steps)),
                                analysis="final", metric="steps")
         for name in MATRICES:
@@ -156,9 +166,7 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
             Wr = dict(W)
             for name in cfg["truncate"]:
                 Wr[name] = setup.W0[name] + truncate(dW[name], r)
-            err, loss = evaluate(Wr, setup.a, setup.X_test, setup.y_test)
-            rows += _rows_per_seed(seeds, err, analysis="truncation", r=r, metric="test_error")
-            rows += _rows_per_seed(seeds, loss, analysis="truncation", r=r, metric="test_hinge")
+            rows += _error_rows(setup, Wr, setup.X_test, setup.y_test, analysis="truncation", r=r)
         norms = W["o"].norm(dim=-1)
         for order in ORDERS:
             for ranking in RANKINGS:
@@ -166,10 +174,9 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
                     gens = [generator(s, "lowrank", "prune", ranking, str(rate)) for s in seeds]
                     keep = prune_mask(norms, setup.a, rate, order, ranking, gens)
                     Wp = dict(W, o=W["o"] * keep[..., None].to(W["o"].dtype))
-                    err, loss = evaluate(Wp, setup.a, setup.X_test, setup.y_test)
-                    for metric, v in (("test_error", err), ("test_hinge", loss)):
-                        rows += _rows_per_seed(seeds, v, analysis="pruning", order=order,
-                                               ranking=ranking, rate=rate, metric=metric)
+                    rows += _error_rows(setup, Wp, setup.X_test, setup.y_test,
+                                        analysis="pruning", order=order, ranking=ranking,
+                                        rate=rate)
         sorted_norms = norms.sort(dim=-1, descending=True).values
         sorted_norms = sorted_norms / sorted_norms[:, :1]
         for i in range(sorted_norms.shape[1]):
@@ -186,15 +193,8 @@ def _adapter_job(cfg: dict, setup: Setup) -> list[dict]:
                               lora_alpha=cfg.get("lora_alpha"),
                               sorsa_gamma=cfg.get("sorsa_gamma", 0.0))
     setup.train(cfg, params, cfg["lr"] if method == "full" else cfg["adapter_lr"][method])
-    rows = []
     with torch.no_grad():
-        W = params.matrices()
-        for metric, (X, y) in (("test", (setup.X_test, setup.y_test)),
-                               ("train", (setup.X, setup.y))):
-            err, loss = evaluate(W, setup.a, X, y)
-            rows += _rows_per_seed(setup.seeds, err, analysis="final", metric=f"{metric}_error")
-            rows += _rows_per_seed(setup.seeds, loss, analysis="final",
-                                   metric=f"{metric}_hinge")
+        rows = _final_rows(setup, params.matrices())
     return [{**row, "method": method, "r": r} for row in rows]
 
 

@@ -130,10 +130,10 @@ def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
         if not np.abs(zk).sum(axis=-1).all():
             raise ConfigError(f"query of position {k} is zero for some sample: no W separates "
                               "its tokens")
-        sel = X[np.arange(n), select[:, k if select.shape[1] > 1 else 0]]  # (n, d)
+        chosen = select[:, k if select.shape[1] > 1 else 0]
+        sel = X[np.arange(n), chosen]  # (n, d)
         keys = range(k + 1) if attention == "causal" else range(T)
         for t in keys:
-            chosen = select[:, k if select.shape[1] > 1 else 0]
             mask = chosen != t
             diff = (sel - X[:, t])[mask]
             blocks.append(np.einsum("na,nb->nab", diff, zk[mask]).reshape(-1, d * d))
