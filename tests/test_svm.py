@@ -171,36 +171,95 @@ def test_causal_selection_must_be_visible_and_scores_check_shapes():
     assert np.allclose(token_scores(X, Y, v), Y[:, None] * (X @ v))
 
 
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 def test_nuclear_solver_agrees_with_clarabel_and_certifies_its_gap():
     cp = pytest.importorskip("cvxpy")
-    from rfattn.svm.solvers import solve_nuclear
+    from rfattn.svm import nuclear_bounds, solve_nuclear
 
     for seed, (n, T, d) in enumerate([(5, 5, 10), (6, 8, 10), (10, 5, 15)]):
         X, z, v, Y = instance(n, T, d, seed)
         problem = constraints(X, optimal_selection(X, Y, v), z)
-        res = solve_nuclear(problem, gap_tol=1e-6)
+        res = solve_nuclear(problem)
         frob = solve_frobenius(problem)
-        assert res.status == "optimal" and res.certificate <= 1e-6
-        assert res.details["lower_bound"] <= res.objective
+        assert res.status == "optimal" and res.certificate <= 1e-8
+        lower = res.details["lower_bound"]
+        assert lower <= res.objective <= lower * (1 + 1e-8)
+        # the bounds are reproducible from the returned W and multipliers
+        assert nuclear_bounds(problem, res.W, res.multipliers)[:2] == pytest.approx(
+            (res.objective, lower), rel=1e-12)
         assert problem.margins(res.W).min() >= 1 - 1e-12  # the returned W is feasible
         W = cp.Variable((d, d))
         ref = cp.Problem(cp.Minimize(cp.normNuc(W)),
                          [problem.A @ cp.vec(W, order="C") >= 1])
-        ref.solve(solver="CLARABEL")
-        assert res.objective == pytest.approx(ref.value, rel=1e-6)
+        ref.solve(solver="CLARABEL", tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+        assert res.objective == pytest.approx(ref.value, rel=1e-8)
         # the nuclear solution has lower rank and a smaller nuclear norm than the Frobenius one
         assert res.rank < frob.rank
         assert res.objective <= np.linalg.svd(frob.W, compute_uv=False).sum() + 1e-9
 
 
-def test_nuclear_solver_on_a_hand_checked_instance_and_infeasibility():
-    from rfattn.svm.solvers import solve_nuclear
+def test_nuclear_solver_on_hand_checked_instances_and_infeasibility():
+    from rfattn.svm import solve_nuclear
 
     res = solve_nuclear(constraints(np.array([[[1.0], [0.0]]]), np.array([0]), np.array([[2.0]])))
     assert res.status == "optimal" and res.objective == pytest.approx(0.5, rel=1e-9)
+    # one constraint u^T W z >= 1: optimum 1 / (|u| |z|), attained by the rank-one u z^T / ...
+    rng = np.random.default_rng(4)
+    X, z = rng.standard_normal((1, 2, 5)), rng.standard_normal((1, 5))
+    res = solve_nuclear(constraints(X, np.array([0]), z))
+    u = X[0, 0] - X[0, 1]
+    assert res.objective == pytest.approx(1 / (np.linalg.norm(u) * np.linalg.norm(z)), rel=1e-8)
+    assert res.rank == 1 and np.allclose(res.W, np.outer(u, z[0]) * res.objective**2, atol=1e-6)
     X, z, _, _ = instance(4, 5, 6, 0)
     X[:, 3] = X[:, 1]
-    assert solve_nuclear(constraints(X, np.full(4, 1), z)).status == "infeasible"
+    infeasible = solve_nuclear(constraints(X, np.full(4, 1), z))
+    assert infeasible.status == "infeasible" and infeasible.certificate < 1e-10
+    feasible = constraints(X, np.full(4, 0), z)
+    with pytest.raises(ValueError, match="gap_tol must lie in"):
+        solve_nuclear(feasible, gap_tol=0.0)
+    cut = solve_nuclear(feasible, max_iter=3)  # stopped early: valid bounds, a feasible W
+    assert cut.status == "iteration_limit" and cut.certificate > 1e-8
+    assert cut.details["lower_bound"] <= cut.objective
+    assert problem_margin(feasible, cut) >= 1 - 1e-12
+
+
+def problem_margin(problem, result):
+    return float(problem.margins(result.W).min())
+
+
+def test_schur_complement_rank_one_and_general_forms_match_the_definition():
+    from rfattn.svm.nuclear import _schur
+
+    rng = np.random.default_rng(5)
+    d1, d2, m = 3, 4, 6
+    U, V = rng.standard_normal((m, d1)), rng.standard_normal((m, d2))
+    A = np.einsum("ma,mb->mab", U, V).reshape(m, -1)
+    X, Y = (S @ S.T + np.eye(d1 + d2) for S in rng.standard_normal((2, d1 + d2, d1 + d2)))
+    B = np.zeros((m, d1 + d2, d1 + d2))
+    B[:, :d1, d1:] = A.reshape(m, d1, d2)
+    B[:, d1:, :d1] = B[:, :d1, d1:].transpose(0, 2, 1)
+    direct = np.einsum("jab,bc,kcd,da->jk", B, X, B, Y)  # <B_j, X B_k Y>
+    assert np.allclose(_schur(X, Y, d1, A, U, V), direct, rtol=1e-12, atol=1e-12)
+    assert np.allclose(_schur(X, Y, d1, A, None, None), direct, rtol=1e-12, atol=1e-12)
+
+
+def test_nuclear_working_set_and_unfactored_rows_give_the_same_optimum():
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.problems import AttSVMProblem
+
+    rng = np.random.default_rng(6)
+    X, z = rng.standard_normal((60, 6, 5)), rng.standard_normal((60, 5))
+    alpha = np.argmax(np.einsum("ntd,de,ne->nt", X, rng.standard_normal((5, 5)), z), axis=1)
+    problem = constraints(X, alpha, z)  # 300 constraints > the default working set of 25
+    ws = solve_nuclear(problem)
+    direct = solve_nuclear(problem, working_set=problem.n_constraints)
+    plain = solve_nuclear(AttSVMProblem(problem.A, problem.rows, problem.shape))
+    assert ws.details["working_set"] < problem.n_constraints
+    assert direct.details["rounds"] == 1 and direct.details["working_set"] == 300
+    for res in (ws, direct, plain):
+        assert res.status == "optimal" and res.certificate <= 1e-8
+        assert res.objective == pytest.approx(direct.objective, rel=2e-8)
+    assert set(ws.support) == set(direct.support)
 
 
 def test_gd_direction_converges_to_the_svm_on_a_small_e3_setting():

@@ -32,15 +32,20 @@ def _finite(name: str, x) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AttSVMProblem:
-    """The constraint system ``A vec(W) >= 1`` and where each row comes from.
+    r"""The constraint system ``A vec(W) >= 1`` and where each row comes from.
 
     ``rows[j] = (i, k, t)``: sample i, query position k (0 for cross and self attention),
-    non-selected token t. ``shape`` is the shape of W (d, d).
+    non-selected token t. ``shape`` is the shape of W (d, d). ``left`` and ``right``, when
+    given, factor every row as a rank-one matrix, :math:`A_j = \mathrm{left}_j
+    \mathrm{right}_j^\top` (token gap :math:`x_{i\alpha_i} - x_{it}` and query :math:`z_i`);
+    the nuclear solver uses them to build its Schur complement in :math:`O(m^2 d)`.
     """
 
     A: np.ndarray
     rows: np.ndarray
     shape: tuple[int, int]
+    left: np.ndarray | None = None
+    right: np.ndarray | None = None
 
     @property
     def n_constraints(self) -> int:
@@ -114,7 +119,7 @@ def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
     X, z = check_data(X, z, attention) if attention in ("cross", "self") else (
         check_data(X, None, "self")[0], None)
     n, T, d = X.shape
-    blocks, rows = [], []
+    gaps, queries_of_rows, rows = [], [], []
     if attention in ("cross", "self"):
         alpha = _selection(alpha, (n,), T)
         queries = [(0, z)]
@@ -135,11 +140,16 @@ def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
         keys = range(k + 1) if attention == "causal" else range(T)
         for t in keys:
             mask = chosen != t
-            diff = (sel - X[:, t])[mask]
-            blocks.append(np.einsum("na,nb->nab", diff, zk[mask]).reshape(-1, d * d))
+            gaps.append((sel - X[:, t])[mask])
+            queries_of_rows.append(zk[mask])
             idx = np.flatnonzero(mask)
             rows.append(np.stack([idx, np.full_like(idx, k), np.full_like(idx, t)], 1))
-    A = np.concatenate(blocks) if blocks else np.zeros((0, d * d))
-    R = np.concatenate(rows) if rows else np.zeros((0, 3), dtype=int)
+    if not rows:
+        empty = np.zeros((0, d))
+        return AttSVMProblem(np.zeros((0, d * d)), np.zeros((0, 3), dtype=int), (d, d),
+                             empty, empty)
+    R = np.concatenate(rows)
     order = np.lexsort((R[:, 2], R[:, 1], R[:, 0]))
-    return AttSVMProblem(A[order], R[order], (d, d))
+    left, right = np.concatenate(gaps)[order], np.concatenate(queries_of_rows)[order]
+    A = np.einsum("ma,mb->mab", left, right).reshape(-1, d * d)
+    return AttSVMProblem(A, R[order], (d, d), left, right)

@@ -1,4 +1,5 @@
-r"""Exact Frobenius W-SVM solver (Tarzanagh et al. 2023, arXiv 2308.16898, Att-SVM).
+r"""Exact Frobenius W-SVM solver (Tarzanagh et al. 2023, arXiv 2308.16898, Att-SVM), and the
+cvxpy cross-check of both SVMs.
 
 The W-SVM :math:`\min \|W\|_F` s.t. :math:`A\,\mathrm{vec}(W) \ge 1` is a least-distance
 program (LDP). Lawson and Hanson (Solving Least Squares Problems, 1974, ch. 23) reduce it to
@@ -144,131 +145,14 @@ def solve_frobenius(problem: AttSVMProblem, rank_rtol: float = 1e-6, maxiter: in
                      np.flatnonzero(lam > 0), lam, matrix_rank(W, rank_rtol))
 
 
-def _nuclear_bounds(problem: AttSVMProblem, W: np.ndarray, lam: np.ndarray
-                    ) -> tuple[float, float, np.ndarray]:
-    """Rigorous bounds on the KQ-SVM optimum from any W and any lambda >= 0.
-
-    Constraints are homogeneous in W, so :math:`W / \\min_j m_j` is feasible and
-    :math:`\\|W\\|_* / \\min_j m_j` bounds the optimum from above. The dual
-    :math:`\\max 1^\\top\\lambda` s.t. :math:`\\lambda \\ge 0`, :math:`\\|G(\\lambda)\\|_2 \\le 1`,
-    :math:`G = \\mathrm{mat}(A^\\top\\lambda)`, gives :math:`1^\\top\\lambda / \\|G\\|_2` from below.
-    """
-    margin = float(problem.margins(W).min())
-    upper = float(np.linalg.svd(W, compute_uv=False).sum()) / margin if margin > 0 else np.inf
-    G = (problem.A.T @ lam).reshape(problem.shape)
-    spectral = float(np.linalg.norm(G, 2))
-    lower = float(lam.sum()) / spectral if spectral > 0 else 0.0
-    return upper, lower, W / margin if margin > 0 else W
-
-
-def _polish_dual(problem: AttSVMProblem, W: np.ndarray, rank_rtol: float,
-                 active_tol: float = 1e-6) -> np.ndarray:
-    r"""Multipliers on the active constraints that best meet the subgradient condition.
-
-    At the optimum :math:`G(\lambda) \in \partial\|W\|_*`, i.e. :math:`U^\top G = V^\top` and
-    :math:`G V = U` for the thin SVD :math:`W = U \Sigma V^\top`; non-negative least squares on
-    the active constraints gives lambda, which :func:`_nuclear_bounds` turns into a bound.
-    """
-    U, s, Vh = np.linalg.svd(W)
-    r = max(1, int((s > rank_rtol * s[0]).sum()))
-    U, V = U[:, :r], Vh[:r].T
-    margins = problem.margins(W)
-    active = np.flatnonzero(margins <= margins.min() * (1 + active_tol))
-    d1, d2 = problem.shape
-    G = problem.A[active].reshape(-1, d1, d2)  # one matrix per active constraint
-    lhs = np.concatenate([np.einsum("ar,jab->jrb", U, G).reshape(len(active), -1),
-                          np.einsum("jab,br->jar", G, V).reshape(len(active), -1)], 1).T
-    rhs = np.concatenate([V.T.ravel(), U.ravel()])
-    coef, _ = nnls(lhs, rhs, maxiter=50 * lhs.shape[1] + 100)
-    lam = np.zeros(problem.n_constraints)
-    lam[active] = coef
-    return lam
-
-
-def _polish(problem: AttSVMProblem, best: tuple, rank_rtol: float) -> tuple:
-    """Replace the multipliers by polished ones (:func:`_polish_dual`) when that raises the
-    certified lower bound."""
-    upper, lower, W, lam = best
-    polished = _polish_dual(problem, W, rank_rtol)
-    _, new_lower, _ = _nuclear_bounds(problem, W, polished)
-    return (upper, new_lower, W, polished) if new_lower > lower else best
-
-
-def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: float = 1e-6,
-                  max_outer: int = 200, rho: float = 10.0) -> SVMResult:
-    r"""Nuclear-norm KQ-SVM :math:`\min \|W\|_*` s.t. :math:`A\,\mathrm{vec}(W) \ge 1`.
-
-    Burer-Monteiro: :math:`\|W\|_* = \min_{KQ^\top = W} (\|K\|_F^2 + \|Q\|_F^2)/2`, so solve
-    :math:`\min (\|K\|_F^2 + \|Q\|_F^2)/2` s.t. :math:`A\,\mathrm{vec}(KQ^\top) \ge 1` with
-    K, Q of full width d (every W is reachable) by an augmented Lagrangian whose inner problems
-    L-BFGS solves, started from the Frobenius W-SVM, with the multipliers polished on the
-    active constraints (:func:`_polish_dual`). The result is certified by the relative
-    duality gap between the feasible rescaled primal and the rescaled dual multipliers
-    (:func:`_nuclear_bounds`); ``status`` is ``iteration_limit`` when the gap stays above
-    ``gap_tol``. Infeasibility is decided exactly by the Frobenius solve (same constraints).
-    """
-    from scipy.optimize import minimize
-
-    start = solve_frobenius(problem, rank_rtol)
-    if not start.optimal:
-        return start
-    A, (d1, d2) = problem.A, problem.shape
-    m = A.shape[0]
-    if m == 0:
-        return start
-    U, s, Vh = np.linalg.svd(start.W)
-    x = np.concatenate([(U * np.sqrt(s)).ravel(), (Vh.T * np.sqrt(s)).ravel()])
-    lam = start.multipliers * 0.0
-    best = (np.inf, 0.0, start.W, lam)
-
-    def split(x):
-        return x[:d1 * d1].reshape(d1, d1), x[d1 * d1:].reshape(d2, d1)
-
-    def lagrangian(x, lam, rho):
-        K, Q = split(x)
-        W = K @ Q.T
-        g = A @ W.ravel() - 1
-        mu = np.maximum(0.0, lam - rho * g)
-        value = 0.5 * (x @ x) + ((mu**2).sum() - (lam**2).sum()) / (2 * rho)
-        G = (A.T @ mu).reshape(d1, d2)
-        return value, np.concatenate([(K - G @ Q).ravel(), (Q - G.T @ K).ravel()])
-
-    history = []
-    for outer in range(max_outer):
-        x = minimize(lagrangian, x, args=(lam, rho), jac=True, method="L-BFGS-B",
-                     options={"maxiter": 5000, "gtol": 1e-12, "ftol": 1e-15}).x
-        K, Q = split(x)
-        W = K @ Q.T
-        g = A @ W.ravel() - 1
-        lam = np.maximum(0.0, lam - rho * g)
-        upper, lower, feasible = _nuclear_bounds(problem, W, lam)
-        if upper < best[0]:
-            best = (upper, best[1], feasible, best[3])
-        if lower > best[1]:
-            best = (best[0], lower, best[2], lam)
-        history.append(upper)
-        stalled = len(history) > 3 and abs(history[-4] - upper) <= 1e-9 * upper
-        if stalled or (best[0] - best[1]) / best[0] < 1e-5:
-            best = _polish(problem, best, rank_rtol)
-        if (best[0] - best[1]) / best[0] <= 1e-3 * gap_tol or stalled:
-            break  # iterate past gap_tol until the primal stalls: the objective keeps improving
-        if np.maximum(0.0, -g).max() > 1e-8:
-            rho = min(rho * 2.0, 1e6)
-    upper, lower, W, lam = best
-    gap = (upper - lower) / upper
-    status = "optimal" if gap <= gap_tol else "iteration_limit"
-    support = np.flatnonzero(lam > 1e-9 * max(lam.max(), 1e-300))
-    return SVMResult(status, W, upper, gap, support, lam, matrix_rank(W, rank_rtol),
-                     details={"lower_bound": lower, "outer_iterations": outer + 1, "rho": rho})
-
-
 def solve_cvxpy(problem: AttSVMProblem, norm: str = "fro", solver: str | None = None,
                 rank_rtol: float = 1e-6, **solver_options) -> SVMResult:
     """The same problems through cvxpy (optional extra ``pip install -e '.[cvx]'``).
 
     ``norm``: ``fro`` (second-order cone; cvxpy picks Clarabel) or ``nuc`` (SDP; the official
     code ends up on SCS). Used as the independent cross-check of :func:`solve_frobenius` and
-    :func:`solve_nuclear`; ``certificate`` is the solver's reported primal violation.
+    :func:`rfattn.svm.nuclear.solve_nuclear`; ``certificate`` is the solver's reported primal
+    violation.
     """
     try:
         import cvxpy as cp

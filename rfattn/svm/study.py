@@ -27,7 +27,8 @@ from .dynamics import (correlation, random_data, saturation, softmax_scores,
                        train_attention)
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm
-from .solvers import matrix_rank, solve_cvxpy, solve_frobenius, solve_nuclear
+from .nuclear import solve_nuclear
+from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
 
 KINDS = ("trajectory", "convergence", "nonlinear", "rank")
 
