@@ -29,7 +29,9 @@ grown by the most violated constraints; a relaxation's multipliers stay dual fea
 round's bounds are valid for the whole problem.
 
 Results are certified by :func:`nuclear_bounds`: the feasible rescaling of W bounds the optimum
-from above, the rescaled multipliers from below.
+from above, the rescaled multipliers from below. Near the optimum the iterate's residual
+infeasibility limits the upper bound, so each certified W is also tried after a least-norm
+correction onto its support constraints (:func:`_onto_support`).
 """
 
 from __future__ import annotations
@@ -163,13 +165,27 @@ def _central_path(A, U, V, shape):
         ap, ad = _step_to_boundary(Lxi, dXa, s, dsa), _step_to_boundary(Lzi, dZa, y, dya)
         mu_affine = (np.vdot(X + ap * dXa, Z + ad * dZa)
                      + (s + ap * dsa) @ (y + ad * dya)) / (n + m)
-        sigma = min(1.0, (mu_affine / mu) ** 3)
+        sigma = min(1.0, (mu_affine / mu) ** max(1.0, 3 * min(ap, ad) ** 2))  # as SDPT3
         dX, ds, dZ, dy = direction(sigma * mu * Zi - X - dXa @ dZa @ Zi,
                                    sigma * mu - s * y - dsa * dya)
         ap, ad = _step_to_boundary(Lxi, dX, s, ds), _step_to_boundary(Lzi, dZ, y, dy)
         gamma = 0.9 + 0.09 * min(ap, ad)
         ap, ad = min(1.0, gamma * ap), min(1.0, gamma * ad)
         X, s, Z, y = X + ap * dX, s + ap * ds, Z + ad * dZ, y + ad * dy
+
+
+def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r"""Least-norm correction of W that makes the support constraints tight:
+    :math:`W + \mathrm{mat}(A_S^\top (A_S A_S^\top)^{-1} (1 - A_S w))`, S = {j : y_j > 1e-6 max y}.
+
+    Near the optimum the iterate's residual infeasibility, not its objective, limits the upper
+    bound; this removes it to first order on the constraints that carry the multipliers.
+    """
+    support = np.flatnonzero(y > 1e-6 * max(y.max(), 1e-300))
+    A = problem.A[support]
+    residual = 1 - A @ W.ravel()
+    correction, *_ = np.linalg.lstsq(A, residual, rcond=None)
+    return W + correction.reshape(W.shape)
 
 
 def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: float = 1e-8,
@@ -213,9 +229,11 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     def certify(W, y_rows, rows):
         y = np.zeros(m)
         y[rows] = y_rows / scale
-        upper, lower, feasible = nuclear_bounds(problem, W / scale, y)
-        if upper < best["upper"]:
-            best.update(upper=upper, W=feasible)
+        W = W / scale
+        for candidate in (W, _onto_support(problem, W, y)) if y.any() else (W,):
+            upper, lower, feasible = nuclear_bounds(problem, candidate, y)
+            if upper < best["upper"]:
+                best.update(upper=upper, W=feasible)
         if lower > best["lower"]:
             best.update(lower=lower, y=y)
         return (best["upper"] - best["lower"]) / best["upper"] if best["W"] is not None else np.inf
