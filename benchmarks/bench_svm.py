@@ -123,10 +123,10 @@ def bench_e3(runs: int = 100):
         for r in range(runs):
             X, z, Y, v = (a[r].numpy() for a in (data.X, data.z, data.Y, data.v))
             problem = constraints(X, alpha[r], z)
-            solve_frobenius(problem)
+            frob = solve_frobenius(problem)
             if par == "KQ":
-                solve_nuclear(problem)
-            classify(X, z, Y, v, alpha[r])
+                solve_nuclear(problem, frobenius=frob)
+            classify(X, z, Y, v, alpha[r], frob)
     return {"runs": runs, "seconds": time.perf_counter() - start,
             "torch_threads": torch.get_num_threads()}
 

@@ -260,6 +260,8 @@ def test_nuclear_working_set_and_unfactored_rows_give_the_same_optimum():
         assert res.status == "optimal" and res.certificate <= 1e-8
         assert res.objective == pytest.approx(direct.objective, rel=2e-8)
     assert set(ws.support) == set(direct.support)
+    reused = solve_nuclear(problem, frobenius=solve_frobenius(problem))
+    assert reused.objective == ws.objective and reused.details == ws.details
 
 
 def test_gd_direction_converges_to_the_svm_on_a_small_e3_setting():

@@ -36,6 +36,8 @@ correction onto its support constraints (:func:`_onto_support`).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg import lapack
 from threadpoolctl import ThreadpoolController
@@ -44,14 +46,16 @@ from .problems import AttSVMProblem
 from .solvers import SVMResult, matrix_rank, solve_frobenius
 
 SINGLE_THREAD_BELOW = 1500  # Schur systems smaller than this run on one BLAS thread
-_THREADPOOLS: list[ThreadpoolController] = []
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    return ThreadpoolController()  # built once: scanning the loaded libraries is slow
 
 
 def _blas_threads(limit: int | None):
     """Context limiting BLAS threads (small dense steps lose to thread wake-up costs)."""
-    if not _THREADPOOLS:
-        _THREADPOOLS.append(ThreadpoolController())  # scanning the loaded libraries is slow
-    return _THREADPOOLS[0].limit(limits=limit, user_api="blas")
+    return _threadpools().limit(limits=limit, user_api="blas")
 
 
 def nuclear_bounds(problem: AttSVMProblem, W: np.ndarray, lam: np.ndarray
@@ -189,7 +193,8 @@ def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.nd
 
 
 def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: float = 1e-8,
-                  max_iter: int = 300, working_set: int | None = None) -> SVMResult:
+                  max_iter: int = 300, working_set: int | None = None,
+                  frobenius: SVMResult | None = None) -> SVMResult:
     r"""Nuclear-norm KQ-SVM :math:`\min \|W\|_*` s.t. :math:`A\,\mathrm{vec}(W) \ge 1`.
 
     Interior-point method of this module, certified by the relative duality gap
@@ -203,7 +208,8 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     it has no more constraints): the smallest margins under the Frobenius solution. From
     relative gap 1e-4 on, constraints outside it that the iterate violates more than those
     inside join it and the method restarts. ``rank`` counts singular values above
-    ``rank_rtol`` times the largest.
+    ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the same problem,
+    when the caller already has it.
     """
     if not 0 < gap_tol < 1:
         raise ValueError(f"gap_tol must lie in (0, 1) (got {gap_tol})")
@@ -211,14 +217,13 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
         raise ValueError(f"max_iter must be >= 1 (got {max_iter})")
     m, (d1, d2) = problem.n_constraints, problem.shape
     if m == 0 or not np.abs(problem.A).sum(axis=1).all():  # nothing to separate, or a zero row
-        return solve_frobenius(problem, rank_rtol)
+        return frobenius or solve_frobenius(problem, rank_rtol)
     scale = float(np.median(np.linalg.norm(problem.A, axis=1)))  # rows of unit size inside
     factored = problem.left is not None and problem.right is not None
     size = working_set or max(d1 * d2, 2 * (d1 + d2))
     active = np.ones(m, dtype=bool)
-    frobenius = None
     if size < m:
-        frobenius = solve_frobenius(problem, rank_rtol)
+        frobenius = frobenius or solve_frobenius(problem, rank_rtol)
         if not frobenius.optimal:
             return frobenius
         size = max(size, 2 * len(frobenius.support))
@@ -269,8 +274,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
                     reason = "converged"
                     break
     if best["W"] is None or (best["upper"] - best["lower"]) / best["upper"] > gap_tol:
-        if frobenius is None:
-            frobenius = solve_frobenius(problem, rank_rtol)
+        frobenius = frobenius or solve_frobenius(problem, rank_rtol)
         if not frobenius.optimal:
             return frobenius
         if best["W"] is None:

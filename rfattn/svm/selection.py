@@ -37,10 +37,13 @@ def is_locally_optimal(X, z, Y, v, alpha, result: SVMResult | None = None) -> bo
     return bool((gamma[i, np.asarray(alpha)[i]] > gamma[i, t]).all())
 
 
-def classify(X, z, Y, v, alpha) -> str:
-    """``global`` (alpha = opt, feasible), ``local`` (locally optimal) or ``neither``."""
+def classify(X, z, Y, v, alpha, result: SVMResult | None = None) -> str:
+    """``global`` (alpha = opt, feasible), ``local`` (locally optimal) or ``neither``.
+
+    ``result``: the W-SVM of this selection, when the caller already solved it.
+    """
     alpha = np.asarray(alpha)
-    result = solve_frobenius(constraints(X, alpha, z))
+    result = result or solve_frobenius(constraints(X, alpha, z))
     if not result.optimal:
         return "neither"
     if (alpha == np.argmax(token_scores(X, Y, v), axis=1)).all():

@@ -25,9 +25,9 @@ from ..experiment.checks import ConfigError, choice, positive, positive_int
 from ..experiment.runtime import generator, resolve_device
 from .dynamics import (correlation, random_data, saturation, softmax_scores,
                        train_attention)
+from .nuclear import solve_nuclear
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm
-from .nuclear import solve_nuclear
 from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
 
 KINDS = ("trajectory", "convergence", "nonlinear", "rank")
@@ -56,7 +56,8 @@ def _train(cfg, data, parameterization, head="linear"):
 
 def _solve_both(cfg, problem):
     frob = solve_frobenius(problem, cfg["rank_rtol"])
-    nuc = solve_nuclear(problem, cfg["rank_rtol"], cfg["gap_tol"]) if frob.optimal else frob
+    nuc = solve_nuclear(problem, cfg["rank_rtol"], cfg["gap_tol"], frobenius=frob
+                        ) if frob.optimal else frob
     return frob, nuc
 
 
@@ -98,7 +99,7 @@ def _convergence(cfg):
         X, z, Y, v = _instance(data, r)
         frob, nuc = _solve_both(cfg, constraints(X, alpha[r], z)) if cfg["nuclear"] else (
             solve_frobenius(constraints(X, alpha[r], z), cfg["rank_rtol"]), None)
-        label = classify(X, z, Y, v, alpha[r]) if frob.optimal else "infeasible"
+        label = classify(X, z, Y, v, alpha[r], frob) if frob.optimal else "infeasible"
         s = torch.linalg.svdvals(traj.W[r, -1])
         run = {"analysis": "run", "run": r}
         rows += [{**run, "metric": f"class_{c}", "value": float(label == c)}
