@@ -352,3 +352,46 @@ def test_study_jobs_run_and_are_deterministic(kind, extra):
     rows = run_svm_job(cfg)
     assert len(rows) and rows.value.notna().all()
     assert rows.equals(run_svm_job(cfg))
+
+
+def test_pruning_inactive_constraints_keeps_the_optimum():
+    from rfattn.svm import nuclear, solve_nuclear
+
+    X, z, v, Y = instance(25, 5, 10, 7)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    scale = float(np.median(np.linalg.norm(problem.A, axis=1)))
+    paths = {gap: list(nuclear._central_path(problem.A / scale, problem.left / scale,
+                                             problem.right, problem.shape, gap))
+             for gap in (nuclear.PRUNE_GAP, 0.0)}
+    pruned, full = paths[nuclear.PRUNE_GAP][-1][1], paths[0.0][-1][1]
+    assert 0 < np.count_nonzero(pruned) < problem.n_constraints and full.all()
+    # the pruned rows are those without multiplier at the optimum, the kept ones carry it
+    assert np.abs(pruned - full).max() <= 1e-6 * full.max()
+    res = solve_nuclear(problem)
+    assert res.status == "optimal" and res.details["rounds"] == 1
+    assert set(res.support) <= set(np.flatnonzero(pruned))
+
+
+def test_nuclear_solve_reruns_unpruned_when_a_pruned_constraint_mattered(monkeypatch):
+    from rfattn.svm import nuclear, solve_nuclear
+
+    X, z, v, Y = instance(10, 5, 10, 8)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    reference = solve_nuclear(problem)
+    dropped = reference.support[np.argmax(reference.multipliers[reference.support])]
+    honest = nuclear._central_path
+
+    def path_losing_a_support_row(A, U, V, shape, prune_gap):
+        if not prune_gap:
+            yield from honest(A, U, V, shape, 0.0)
+            return
+        keep = np.arange(len(A)) != dropped
+        for W, y, gap, infeasibility in honest(A[keep], U[keep], V[keep], shape, 0.0):
+            y_all = np.zeros(len(A))
+            y_all[keep] = y
+            yield W, y_all, gap, infeasibility
+
+    monkeypatch.setattr(nuclear, "_central_path", path_losing_a_support_row)
+    res = solve_nuclear(problem)
+    assert res.status == "optimal" and res.details["rounds"] == 2
+    assert res.objective == pytest.approx(reference.objective, rel=1e-8)

@@ -46,6 +46,7 @@ from .problems import AttSVMProblem
 from .solvers import SVMResult, matrix_rank, solve_frobenius
 
 SINGLE_THREAD_BELOW = 1500  # Schur systems smaller than this run on one BLAS thread
+PRUNE_GAP = 1e-4  # relative gap from which clearly inactive constraints leave the IPM
 
 
 @functools.cache
@@ -109,27 +110,38 @@ def _inverse_cholesky(S: np.ndarray) -> np.ndarray:
 
 
 def _step_to_boundary(Li: np.ndarray, dS: np.ndarray, s: np.ndarray, ds: np.ndarray) -> float:
-    """Largest step in (0, 1] keeping :math:`S + a\\,dS \\succeq 0` (S = L L^T), s + a ds >= 0."""
-    low = min(np.linalg.eigvalsh(Li @ dS @ Li.T)[0], float((ds / s).min()))
+    """Largest step in (0, 1] keeping :math:`S + a\\,dS \\succeq 0` (S = L L^T), s + a ds >= 0.
+
+    The smallest eigenvalue by bisection to 1e-6: the step changes by at most that relative
+    amount, well inside the 1 - gamma >= 1% the caller keeps from the boundary."""
+    smallest = lapack.dsyevx(Li @ dS @ Li.T, compute_v=0, range="I", il=1, iu=1,
+                             abstol=1e-6)[0][0]
+    low = min(smallest, float((ds / s).min()))
     return 1.0 if low >= -1.0 else -1.0 / low
 
 
-def _central_path(A, U, V, shape):
+def _central_path(A, U, V, shape, prune_gap: float = PRUNE_GAP):
     r"""HKM predictor-corrector iterates on (P)/(D) for constraint rows A (m, d1 d2).
 
-    Yields (W, y, relative gap, largest infeasibility) before each step; ends when a
-    factorization fails (the iterates have reached the limits of float64) or when the
-    complementarity :math:`\mu` stops falling (less than halved over 6 steps).
+    Yields (W, y, relative gap, largest infeasibility) before each step, y over all m rows;
+    ends when a factorization fails (the iterates have reached the limits of float64) or
+    when the complementarity :math:`\mu` stops falling (less than halved over 6 steps).
+    Once the gap is below ``prune_gap``, constraints that are clearly inactive
+    (:math:`s_j > 10^{-3}` and :math:`s_j > 100\,y_j`) leave the system: their multipliers
+    are set to 0 (the small dual residual this leaves is removed by the following steps),
+    and the remaining Schur systems are smaller.
     """
     d1, d2 = shape
     m, n = A.shape[0], d1 + d2
     eye = np.eye(n)
     X, Z, s, y = eye.copy(), eye.copy(), np.ones(m), np.ones(m)
+    rows, y_all = np.arange(m), np.zeros(m)
 
-    def lift(v):  # sum_j v_j B_j
+    def minus_lift(R, v):  # R - sum_j v_j B_j
         G = (A.T @ v).reshape(d1, d2)
-        out = np.zeros((n, n))
-        out[:d1, d1:], out[d1:, :d1] = G, G.T
+        out = R.copy()
+        out[:d1, d1:] -= G
+        out[d1:, :d1] -= G.T
         return out
 
     def pair(N):  # <B_j, N> for every j
@@ -142,17 +154,25 @@ def _central_path(A, U, V, shape):
         except np.linalg.LinAlgError:
             return
         Zi = Lzi.T @ Lzi
-        rp = 1 + s - pair(X)
-        Rd = eye - lift(y) - Z
+        trace = X.trace()
+        gap = abs(trace - y.sum()) / (1 + abs(trace))
+        if gap <= prune_gap and len(rows) == len(y_all):
+            keep = (s <= 1e-3) | (s <= 100 * y)
+            rows, A, s, y = rows[keep], A[keep], s[keep], y[keep]
+            U, V = (U[keep], V[keep]) if U is not None else (None, None)
+            m = len(y)
+            y_all[:] = 0
+        W = 2 * X[:d1, d1:]
+        rp = 1 + s - A @ W.ravel()
+        Rd = minus_lift(eye - Z, y)
         mu = (np.vdot(X, Z) + s @ y) / (n + m)
-        trace = np.trace(X)
-        yield (2 * X[:d1, d1:], y, abs(trace - y.sum()) / (1 + abs(trace)),
-               max(np.abs(rp).max(), np.abs(Rd).max()))
+        y_all[rows] = y
+        yield W, y_all.copy(), gap, max(np.abs(rp).max(), np.abs(Rd).max())
         mus.append(mu)
         if len(mus) > 6 and mu > 0.5 * mus[-7]:
             return
         M = _schur(X, Zi, d1, A, U, V)
-        M[np.diag_indices(m)] += s / y
+        M.ravel()[::m + 1] += s / y
         try:
             factor = _cholesky(M)
         except np.linalg.LinAlgError:
@@ -161,9 +181,11 @@ def _central_path(A, U, V, shape):
 
         def direction(Rc_Zi, r_lin):
             dy = lapack.dpotrs(factor, rp - pair(Rc_Zi - X_Rd_Zi) + r_lin / y, lower=1)[0]
-            dZ = Rd - lift(dy)
+            dZ = minus_lift(Rd, dy)
             dX = Rc_Zi - X @ dZ @ Zi
-            return (dX + dX.T) / 2, (r_lin - s * dy) / y, dZ, dy
+            dX += dX.T
+            dX *= 0.5
+            return dX, (r_lin - s * dy) / y, dZ, dy
 
         dXa, dsa, dZa, dya = direction(-X, -s * y)  # predictor (affine scaling)
         ap, ad = _step_to_boundary(Lxi, dXa, s, dsa), _step_to_boundary(Lzi, dZa, y, dya)
@@ -188,7 +210,11 @@ def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.nd
     support = np.flatnonzero(y > 1e-6 * max(y.max(), 1e-300))
     A = problem.A[support]
     residual = 1 - A @ W.ravel()
-    correction, *_ = np.linalg.lstsq(A, residual, rcond=None)
+    factor, info = lapack.dpotrf(A @ A.T, lower=1)
+    if info:  # dependent support rows: least-norm solution through the SVD
+        correction = np.linalg.lstsq(A, residual, rcond=None)[0]
+    else:
+        correction = A.T @ lapack.dpotrs(factor, residual, lower=1)[0]
     return W + correction.reshape(W.shape)
 
 
@@ -207,7 +233,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     :math:`\max(d_1 d_2, 2 (d_1 + d_2), 2\times` the Frobenius support); the whole problem when
     it has no more constraints): the smallest margins under the Frobenius solution. From
     relative gap 1e-4 on, constraints outside it that the iterate violates more than those
-    inside join it and the method restarts. ``rank`` counts singular values above
+    inside join it and the method restarts. From the same gap on, clearly inactive
+    constraints leave the interior-point system (:func:`_central_path`); should that keep the
+    certificate above its aim, the round runs again without pruning. ``rank`` counts singular values above
     ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the same problem,
     when the caller already has it.
     """
@@ -235,24 +263,30 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
         y = np.zeros(m)
         y[rows] = y_rows / scale
         W = W / scale
-        for candidate in (W, _onto_support(problem, W, y)) if y.any() else (W,):
-            upper, lower, feasible = nuclear_bounds(problem, candidate, y)
-            if upper < best["upper"]:
-                best.update(upper=upper, W=feasible)
+        upper, lower, feasible = nuclear_bounds(problem, W, y)
         if lower > best["lower"]:
             best.update(lower=lower, y=y)
+        if upper < best["upper"]:
+            best.update(upper=upper, W=feasible)
+        if (best["upper"] - best["lower"]) > aim * best["upper"] and y.any():
+            upper, _, feasible = nuclear_bounds(problem, _onto_support(problem, W, y), y)
+            if upper < best["upper"]:
+                best.update(upper=upper, W=feasible)
+        return best_gap()
+
+    def best_gap():
         return (best["upper"] - best["lower"]) / best["upper"] if best["W"] is not None else np.inf
 
-    iterations, rounds, reason, aim = 0, 0, "stalled", 0.1 * gap_tol
+    iterations, rounds, aim = 0, 0, 0.1 * gap_tol
     with _blas_threads(1 if min(size, m) < SINGLE_THREAD_BELOW else None):
-        grown = True
+        grown, prune_gap = True, PRUNE_GAP
         while grown:
-            grown, rounds = False, rounds + 1
+            grown, rounds, reason = False, rounds + 1, "stalled"
             rows = np.flatnonzero(active)
             A = problem.A[rows] / scale
             U = problem.left[rows] / scale if factored else None
             V = problem.right[rows] if factored else None
-            for W, y, gap, infeasibility in _central_path(A, U, V, problem.shape):
+            for W, y, gap, infeasibility in _central_path(A, U, V, problem.shape, prune_gap):
                 if iterations == max_iter:
                     reason = "iteration_limit"
                     break
@@ -273,6 +307,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
                 if max(gap, infeasibility) <= 0.1 * aim:
                     reason = "converged"
                     break
+            pruned = not y.all()  # pruned rows carry y = 0 (the IPM keeps y > 0)
+            if not grown and reason != "iteration_limit" and pruned and best_gap() > aim:
+                grown, prune_gap = True, 0.0  # a pruned constraint mattered: again, none pruned
     if best["W"] is None or (best["upper"] - best["lower"]) / best["upper"] > gap_tol:
         frobenius = frobenius or solve_frobenius(problem, rank_rtol)
         if not frobenius.optimal:
