@@ -200,6 +200,11 @@ def _central_path(A, U, V, shape, prune_gap: float = PRUNE_GAP):
         X, s, Z, y = X + ap * dX, s + ap * ds, Z + ad * dZ, y + ad * dy
 
 
+def _support(y: np.ndarray) -> np.ndarray:
+    """Constraints whose multiplier exceeds 1e-6 of the largest."""
+    return np.flatnonzero(y > 1e-6 * max(y.max(), 1e-300))
+
+
 def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.ndarray:
     r"""Least-norm correction of W that makes the support constraints tight:
     :math:`W + \mathrm{mat}(A_S^\top (A_S A_S^\top)^{-1} (1 - A_S w))`, S = {j : y_j > 1e-6 max y}.
@@ -207,8 +212,7 @@ def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.nd
     Near the optimum the iterate's residual infeasibility, not its objective, limits the upper
     bound; this removes it to first order on the constraints that carry the multipliers.
     """
-    support = np.flatnonzero(y > 1e-6 * max(y.max(), 1e-300))
-    A = problem.A[support]
+    A = problem.A[_support(y)]
     residual = 1 - A @ W.ravel()
     factor, info = lapack.dpotrf(A @ A.T, lower=1)
     if info:  # dependent support rows: least-norm solution through the SVD
@@ -235,9 +239,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     relative gap 1e-4 on, constraints outside it that the iterate violates more than those
     inside join it and the method restarts. From the same gap on, clearly inactive
     constraints leave the interior-point system (:func:`_central_path`); should that keep the
-    certificate above its aim, the round runs again without pruning. ``rank`` counts singular values above
-    ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the same problem,
-    when the caller already has it.
+    certificate above its aim, the round runs again without pruning. ``rank`` counts singular
+    values above ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the
+    same problem, when the caller already has it.
     """
     if not 0 < gap_tol < 1:
         raise ValueError(f"gap_tol must lie in (0, 1) (got {gap_tol})")
@@ -268,7 +272,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
             best.update(lower=lower, y=y)
         if upper < best["upper"]:
             best.update(upper=upper, W=feasible)
-        if (best["upper"] - best["lower"]) > aim * best["upper"] and y.any():
+        if best_gap() > aim and y.any():
             upper, _, feasible = nuclear_bounds(problem, _onto_support(problem, W, y), y)
             if upper < best["upper"]:
                 best.update(upper=upper, W=feasible)
@@ -310,17 +314,15 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
             pruned = not y.all()  # pruned rows carry y = 0 (the IPM keeps y > 0)
             if not grown and reason != "iteration_limit" and pruned and best_gap() > aim:
                 grown, prune_gap = True, 0.0  # a pruned constraint mattered: again, none pruned
-    if best["W"] is None or (best["upper"] - best["lower"]) / best["upper"] > gap_tol:
+    if best_gap() > gap_tol:
         frobenius = frobenius or solve_frobenius(problem, rank_rtol)
         if not frobenius.optimal:
             return frobenius
         if best["W"] is None:
             certify(frobenius.W * scale, np.zeros(len(rows)), rows)
-    upper, lower = best["upper"], best["lower"]
-    gap = (upper - lower) / upper
-    lam = best["y"]
-    support = np.flatnonzero(lam > 1e-6 * max(lam.max(), 1e-300))
-    return SVMResult("optimal" if gap <= gap_tol else "iteration_limit", best["W"], upper, gap,
-                     support, lam, matrix_rank(best["W"], rank_rtol),
-                     details={"lower_bound": lower, "iterations": iterations, "rounds": rounds,
-                              "working_set": int(active.sum()), "stop": reason})
+    gap, lam = best_gap(), best["y"]
+    return SVMResult("optimal" if gap <= gap_tol else "iteration_limit", best["W"],
+                     best["upper"], gap, _support(lam), lam, matrix_rank(best["W"], rank_rtol),
+                     details={"lower_bound": best["lower"], "iterations": iterations,
+                              "rounds": rounds, "working_set": int(active.sum()),
+                              "stop": reason})
