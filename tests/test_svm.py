@@ -360,10 +360,11 @@ def test_pruning_inactive_constraints_keeps_the_optimum():
     X, z, v, Y = instance(25, 5, 10, 7)
     problem = constraints(X, optimal_selection(X, Y, v), z)
     scale = float(np.median(np.linalg.norm(problem.A, axis=1)))
-    paths = {gap: list(nuclear._central_path(problem.A / scale, problem.left / scale,
-                                             problem.right, problem.shape, gap))
-             for gap in (nuclear.PRUNE_GAP, 0.0)}
-    pruned, full = paths[nuclear.PRUNE_GAP][-1][1], paths[0.0][-1][1]
+    paths = {gap: [point for point in nuclear._central_path(
+        problem.A / scale, problem.left / scale, problem.right, problem.shape, gap)
+        if not point.full_step] for gap in (nuclear.PRUNE_GAP, 0.0)}
+    pruned, full = (paths[gap][-1].solution()[1] for gap in (nuclear.PRUNE_GAP, 0.0))
+    assert paths[nuclear.PRUNE_GAP][-1].pruned and not paths[0.0][-1].pruned
     assert 0 < np.count_nonzero(pruned) < problem.n_constraints and full.all()
     # the pruned rows are those without multiplier at the optimum, the kept ones carry it
     assert np.abs(pruned - full).max() <= 1e-6 * full.max()
@@ -386,12 +387,82 @@ def test_nuclear_solve_reruns_unpruned_when_a_pruned_constraint_mattered(monkeyp
             yield from honest(A, U, V, shape, 0.0)
             return
         keep = np.arange(len(A)) != dropped
-        for W, y, gap, infeasibility in honest(A[keep], U[keep], V[keep], shape, 0.0):
-            y_all = np.zeros(len(A))
-            y_all[keep] = y
-            yield W, y_all, gap, infeasibility
+        for point in honest(A[keep], U[keep], V[keep], shape, 0.0):
+
+            def solution(inner=point.solution):
+                W, y, infeasibility = inner()
+                y_all = np.zeros(len(A))
+                y_all[keep] = y
+                return W, y_all, infeasibility
+
+            yield point._replace(pruned=True, solution=solution)
 
     monkeypatch.setattr(nuclear, "_central_path", path_losing_a_support_row)
     res = solve_nuclear(problem)
     assert res.status == "optimal" and res.details["rounds"] == 2
     assert res.objective == pytest.approx(reference.objective, rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_polish_removes_the_first_order_errors_of_both_bounds(seed):
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.nuclear import _polish_dual, _polish_primal, nuclear_bounds
+
+    X, z, v, Y = instance(10, 5, 10, seed)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    ref = solve_nuclear(problem)
+    low_ref, rng = ref.details["lower_bound"], np.random.default_rng(seed)
+    W = ref.W + 1e-6 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
+    y = ref.multipliers.copy()
+    y[ref.support] *= 1 + 1e-6 * rng.standard_normal(len(ref.support))
+    upper, lower, _ = nuclear_bounds(problem, W, y)
+    W_polished, rank = _polish_primal(problem, W, y)
+    assert rank == ref.rank
+    polished_upper, polished_lower, _ = nuclear_bounds(problem, W_polished,
+                                                       _polish_dual(problem, y, rank))
+    assert (upper - lower) / upper > 1e-7  # first order in the 1e-6 perturbation
+    assert low_ref <= polished_upper and polished_lower <= ref.objective  # still bounds
+    assert (polished_upper - polished_lower) / polished_upper <= ref.certificate + 1e-9
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_full_newton_step_certifies_before_the_damped_iterates(seed):
+    from rfattn.svm import nuclear
+    from rfattn.svm.nuclear import nuclear_bounds
+
+    X, z, v, Y = instance(10, 5, 10, seed)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    scale = float(np.median(np.linalg.norm(problem.A, axis=1)))
+    first = {}  # position on the path of the first point certified to 1e-9, by kind
+    for k, point in enumerate(nuclear._central_path(problem.A / scale, problem.left / scale,
+                                                    problem.right, problem.shape)):
+        W, y, _ = point.solution()
+        upper, lower, _ = nuclear_bounds(problem, W / scale, y / scale)
+        if (upper - lower) / upper <= 1e-9:
+            first.setdefault(point.full_step, k)
+        if len(first) == 2:
+            break
+    assert first[True] < first[False]
+
+
+def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.nuclear import _newton, nuclear_bounds
+
+    X, z, v, Y = instance(10, 5, 10, 2)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    ref = solve_nuclear(problem)
+    rng = np.random.default_rng(0)
+    W = ref.W + 1e-4 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
+    y = ref.multipliers * (1 + 1e-4 * rng.standard_normal(problem.n_constraints))
+    inactive = np.setdiff1d(np.arange(problem.n_constraints), ref.support)
+    loose = inactive[np.argmin(problem.margins(ref.W)[inactive])]  # not tight at the optimum
+    gaps = {}
+    for name, support in (("true", ref.support), ("one more", np.append(ref.support, loose))):
+        gaps[name] = []
+        for W_newton, y_newton in _newton(problem, W, y, support, steps=6):
+            upper, lower, _ = nuclear_bounds(problem, W_newton, y_newton)
+            assert ref.details["lower_bound"] <= upper and lower <= ref.objective
+            gaps[name].append((upper - lower) / upper)
+    assert gaps["true"][1] <= 1e-3 * gaps["true"][0] and gaps["true"][2] <= 1e-12
+    assert min(gaps["one more"]) <= 1e-12  # the loose row left the support on the way

@@ -29,17 +29,23 @@ grown by the most violated constraints; a relaxation's multipliers stay dual fea
 round's bounds are valid for the whole problem.
 
 Results are certified by :func:`nuclear_bounds`: the feasible rescaling of W bounds the optimum
-from above, the rescaled multipliers from below. Near the optimum the iterate's residual
-infeasibility limits the upper bound, so each certified W is also tried after a least-norm
-correction onto its support constraints (:func:`_onto_support`).
+from above, the rescaled multipliers from below; both hold for any W and any y >= 0, inside the
+cones or not. Near the optimum the certificate is tried on more than the damped iterate:
+
+- on small problems, from relative gap 1e-3, on Newton steps for the optimality conditions of
+  the rank and the support the iterate reveals (:func:`_newton`), quadratically convergent;
+- on the full (undamped) step of each corrector direction, and on candidates that remove
+  the first-order errors of its plain bounds (:func:`_polish_primal`, :func:`_polish_dual`),
+  then on a least-norm correction onto the support (:func:`_onto_support`).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 from threadpoolctl import ThreadpoolController
 
 from .problems import AttSVMProblem
@@ -47,6 +53,8 @@ from .solvers import SVMResult, matrix_rank, solve_frobenius
 
 SINGLE_THREAD_BELOW = 1500  # Schur systems smaller than this run on one BLAS thread
 PRUNE_GAP = 1e-4  # relative gap from which clearly inactive constraints leave the IPM
+NEWTON_GAP = 1e-3  # relative gap from which Newton steps on the revealed solution are tried
+NEWTON_SIZE = 120  # largest Newton system (support + (d1 + d2) rank) tried: dense, O(N^3)
 
 
 @functools.cache
@@ -59,6 +67,18 @@ def _blas_threads(limit: int | None):
     return _threadpools().limit(limits=limit, user_api="blas")
 
 
+def _singular_values(M: np.ndarray) -> np.ndarray:
+    """Singular values, largest first, through LAPACK dgesdd (SVD fallback if it fails)."""
+    values, info = lapack.dgesdd(M, compute_uv=0)[1::2]
+    return values if info == 0 else np.linalg.svd(M, compute_uv=False)
+
+
+def _svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(U, s, V^T) through LAPACK dgesdd (numpy's SVD if it fails)."""
+    left, values, right_t, info = lapack.dgesdd(M)
+    return (left, values, right_t) if info == 0 else np.linalg.svd(M)
+
+
 def nuclear_bounds(problem: AttSVMProblem, W: np.ndarray, lam: np.ndarray
                    ) -> tuple[float, float, np.ndarray]:
     """Rigorous bounds (upper, lower, feasible W) on the KQ-SVM optimum from any W, any lam >= 0.
@@ -68,12 +88,22 @@ def nuclear_bounds(problem: AttSVMProblem, W: np.ndarray, lam: np.ndarray
     :math:`\\max 1^\\top\\lambda` s.t. :math:`\\lambda \\ge 0`, :math:`\\|G(\\lambda)\\|_2 \\le 1`
     gives :math:`1^\\top\\lambda / \\|G(\\lambda)\\|_2` from below.
     """
+    upper, feasible = _upper_bound(problem, W)
+    return upper, _lower_bound(problem, lam), feasible
+
+
+def _upper_bound(problem: AttSVMProblem, W: np.ndarray) -> tuple[float, np.ndarray]:
+    r""":math:`\|W\|_* / \min_j m_j` and the feasible :math:`W / \min_j m_j` (inf, W if none)."""
     margin = float(problem.margins(W).min())
-    upper = float(np.linalg.svd(W, compute_uv=False).sum()) / margin if margin > 0 else np.inf
-    G = (problem.A.T @ lam).reshape(problem.shape)
-    spectral = float(np.linalg.norm(G, 2))
-    lower = float(lam.sum()) / spectral if spectral > 0 else 0.0
-    return upper, lower, W / margin if margin > 0 else W
+    if margin <= 0:
+        return np.inf, W
+    return float(_singular_values(W).sum()) / margin, W / margin
+
+
+def _lower_bound(problem: AttSVMProblem, lam: np.ndarray) -> float:
+    r""":math:`1^\top\lambda / \|G(\lambda)\|_2` for lam >= 0 (0 when G vanishes)."""
+    spectral = float(_singular_values((problem.A.T @ lam).reshape(problem.shape))[0])
+    return float(lam.sum()) / spectral if spectral > 0 else 0.0
 
 
 def _schur(X: np.ndarray, Y: np.ndarray, d1: int, A: np.ndarray, U, V) -> np.ndarray:
@@ -120,22 +150,35 @@ def _step_to_boundary(Li: np.ndarray, dS: np.ndarray, s: np.ndarray, ds: np.ndar
     return 1.0 if low >= -1.0 else -1.0 / low
 
 
+class PathPoint(NamedTuple):
+    """A point of the path for the certificate: an iterate, or the full step from it."""
+
+    gap: float  # relative gap |tr X - 1^T y| / (1 + |tr X|)
+    full_step: bool
+    pruned: bool  # whether constraints have left the system (their y is 0)
+    solution: Callable[[], tuple[np.ndarray, np.ndarray, float]]  # W, y over all rows,
+    # largest primal or dual residual (inf for a full step), computed on demand
+
+
 def _central_path(A, U, V, shape, prune_gap: float = PRUNE_GAP):
     r"""HKM predictor-corrector iterates on (P)/(D) for constraint rows A (m, d1 d2).
 
-    Yields (W, y, relative gap, largest infeasibility) before each step, y over all m rows;
-    ends when a factorization fails (the iterates have reached the limits of float64) or
-    when the complementarity :math:`\mu` stops falling (less than halved over 6 steps).
-    Once the gap is below ``prune_gap``, constraints that are clearly inactive
-    (:math:`s_j > 10^{-3}` and :math:`s_j > 100\,y_j`) leave the system: their multipliers
-    are set to 0 (the small dual residual this leaves is removed by the following steps),
-    and the remaining Schur systems are smaller.
+    Yields each iterate and then the full step of its corrector direction, as
+    :class:`PathPoint`. The full step leaves the cones' interior, which the certificate of
+    :func:`nuclear_bounds` does not need (y clipped at 0); near the optimum the full
+    step is much closer to it than the damped step the path takes. The path ends when a
+    factorization fails (the iterates have reached the limits of float64) or when the
+    complementarity :math:`\mu` stops falling (less than halved over 6 steps). Once the gap is
+    below ``prune_gap``, constraints that are clearly inactive (:math:`s_j > 10^{-3}` and
+    :math:`s_j > 100\,y_j`) leave the system: their multipliers are set to 0 (the small
+    dual residual this leaves is removed by the following steps), and the remaining Schur
+    systems are smaller.
     """
     d1, d2 = shape
     m, n = A.shape[0], d1 + d2
     eye = np.eye(n)
     X, Z, s, y = eye.copy(), eye.copy(), np.ones(m), np.ones(m)
-    rows, y_all = np.arange(m), np.zeros(m)
+    rows, total = np.arange(m), m
 
     def minus_lift(R, v):  # R - sum_j v_j B_j
         G = (A.T @ v).reshape(d1, d2)
@@ -147,6 +190,11 @@ def _central_path(A, U, V, shape, prune_gap: float = PRUNE_GAP):
     def pair(N):  # <B_j, N> for every j
         return A @ (N[:d1, d1:] + N[d1:, :d1].T).ravel()
 
+    def spread(v, rows):  # v on the system's rows -> all rows
+        out = np.zeros(total)
+        out[rows] = v
+        return out
+
     mus = []
     while True:
         try:
@@ -156,44 +204,53 @@ def _central_path(A, U, V, shape, prune_gap: float = PRUNE_GAP):
         Zi = Lzi.T @ Lzi
         trace = X.trace()
         gap = abs(trace - y.sum()) / (1 + abs(trace))
-        if gap <= prune_gap and len(rows) == len(y_all):
+        if gap <= prune_gap and m == total:
             keep = (s <= 1e-3) | (s <= 100 * y)
             rows, A, s, y = rows[keep], A[keep], s[keep], y[keep]
             U, V = (U[keep], V[keep]) if U is not None else (None, None)
             m = len(y)
-            y_all[:] = 0
-        W = 2 * X[:d1, d1:]
-        rp = 1 + s - A @ W.ravel()
+        rp = 1 + s - 2 * (A @ X[:d1, d1:].ravel())
         Rd = minus_lift(eye - Z, y)
+
+        def iterate(X=X, y=y, rows=rows, rp=rp, Rd=Rd):
+            return 2 * X[:d1, d1:], spread(y, rows), max(np.abs(rp).max(), np.abs(Rd).max())
+
+        yield PathPoint(gap, False, m < total, iterate)
         mu = (np.vdot(X, Z) + s @ y) / (n + m)
-        y_all[rows] = y
-        yield W, y_all.copy(), gap, max(np.abs(rp).max(), np.abs(Rd).max())
         mus.append(mu)
         if len(mus) > 6 and mu > 0.5 * mus[-7]:
             return
+        s_y = s / y
         M = _schur(X, Zi, d1, A, U, V)
-        M.ravel()[::m + 1] += s / y
+        M.ravel()[::m + 1] += s_y
         try:
             factor = _cholesky(M)
         except np.linalg.LinAlgError:
             return
         X_Rd_Zi = X @ Rd @ Zi
 
-        def direction(Rc_Zi, r_lin):
-            dy = lapack.dpotrs(factor, rp - pair(Rc_Zi - X_Rd_Zi) + r_lin / y, lower=1)[0]
+        def direction(Rc_Zi, r_y):  # r_y: the linearized complementarity residual over y
+            dy = lapack.dpotrs(factor, rp - pair(Rc_Zi - X_Rd_Zi) + r_y, lower=1)[0]
             dZ = minus_lift(Rd, dy)
             dX = Rc_Zi - X @ dZ @ Zi
             dX += dX.T
             dX *= 0.5
-            return dX, (r_lin - s * dy) / y, dZ, dy
+            return dX, r_y - s_y * dy, dZ, dy
 
-        dXa, dsa, dZa, dya = direction(-X, -s * y)  # predictor (affine scaling)
+        dXa, dsa, dZa, dya = direction(-X, -s)  # predictor (affine scaling)
         ap, ad = _step_to_boundary(Lxi, dXa, s, dsa), _step_to_boundary(Lzi, dZa, y, dya)
         mu_affine = (np.vdot(X + ap * dXa, Z + ad * dZa)
                      + (s + ap * dsa) @ (y + ad * dya)) / (n + m)
         sigma = min(1.0, (mu_affine / mu) ** max(1.0, 3 * min(ap, ad) ** 2))  # as SDPT3
         dX, ds, dZ, dy = direction(sigma * mu * Zi - X - dXa @ dZa @ Zi,
-                                   sigma * mu - s * y - dsa * dya)
+                                   (sigma * mu - dsa * dya) / y - s)
+        full_trace = trace + dX.trace()
+
+        def full_step(X=X, dX=dX, y=y, dy=dy, rows=rows):
+            return 2 * (X[:d1, d1:] + dX[:d1, d1:]), spread(np.maximum(y + dy, 0), rows), np.inf
+
+        yield PathPoint(abs(full_trace - y.sum() - dy.sum()) / (1 + abs(full_trace)), True,
+                        m < total, full_step)
         ap, ad = _step_to_boundary(Lxi, dX, s, ds), _step_to_boundary(Lzi, dZ, y, dy)
         gamma = 0.9 + 0.09 * min(ap, ad)
         ap, ad = min(1.0, gamma * ap), min(1.0, gamma * ad)
@@ -205,6 +262,81 @@ def _support(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(y > 1e-6 * max(y.max(), 1e-300))
 
 
+def _least_norm(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x of least norm with L x = b (least squares through the SVD when L's rows are dependent)."""
+    factor, info = lapack.dpotrf(blas.dsyrk(1.0, L.T, trans=1), lower=0)  # upper of L L^T
+    if info:
+        return np.linalg.lstsq(L, b, rcond=None)[0]
+    return L.T @ lapack.dpotrs(factor, b, lower=0)[0]
+
+
+def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.ndarray,
+            steps: int = 4):
+    r"""Newton steps on the optimality conditions of the rank and support that W, y reveal.
+
+    With :math:`W = \hat P \hat Q^\top` of rank r, :math:`\|W\|_* = \min \tfrac12
+    (\|\hat P\|_F^2 + \|\hat Q\|_F^2)` over such factorizations (Recht, Fazel, Parrilo 2010),
+    so the optimum solves, with multipliers :math:`y_S` of the tight support constraints,
+
+    .. math:: F = \big(\langle A_j, \hat P \hat Q^\top\rangle - 1\ (j \in S),\;
+              G(y)\hat Q - \hat P,\; G(y)^\top \hat P - \hat Q\big) = 0.
+
+    Its Jacobian is the symmetric saddle matrix :math:`[[0, C], [C^\top, H]]` with rows
+    :math:`(A_j \hat Q, A_j^\top \hat P)` in C and
+    :math:`H = [[-I, G \otimes I_r], [G^\top \otimes I_r, -I]]`; it is singular along the
+    rotations :math:`(\hat P \Omega, \hat Q \Omega)` at the solution, so each step is
+    Levenberg-Marquardt's :math:`(J^\top J + \|F\| I)\,\delta = -J^\top F`, quadratic near a
+    nondegenerate optimum (Yamashita, Fukushima 2001). Starts from the balanced factors of the
+    SVD of W (rank: largest ratio of consecutive singular values); yields (W, y) after each
+    step and stops early once F no longer contracts. A row whose multiplier turns negative
+    leaves S (it is not a support constraint) and the steps go on. Dense: :math:`O(N^3)`,
+    :math:`N = |S| + (d_1 + d_2) r`, tried up to ``NEWTON_SIZE``.
+    """
+    (d1, d2), k = problem.shape, len(support)
+    left, values, right_t = _svd(W)
+    ratios = values[:-1] / np.maximum(values[1:], 1e-300)
+    r = int(np.argmax(ratios)) + 1 if len(ratios) else 1
+    if not k or k + (d1 + d2) * r > NEWTON_SIZE:
+        return
+    P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
+    y_S, n_P, previous = y[support], d1 * r, np.inf
+    for _ in range(steps):
+        if previous == np.inf:  # (re)build for the current support
+            k, rows = len(support), problem.A[support]
+            transposed = rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
+            J = np.zeros((k + (d1 + d2) * r,) * 2)
+            np.fill_diagonal(J[k:, k:], -1.0)
+            kron = J[k:k + n_P, k + n_P:].reshape(d1, r, d2, r)  # the block G (x) I_r
+            diagonal = np.arange(len(J))
+        G = (rows.T @ y_S).reshape(d1, d2)
+        C = np.hstack([(rows.reshape(-1, d2) @ Q).reshape(k, -1),
+                       (transposed @ P).reshape(k, -1)])
+        J[:k, k:], J[k:, :k] = C, C.T
+        for i in range(r):
+            kron[:, i, :, i] = G
+        J[k + n_P:, k:k + n_P] = J[k:k + n_P, k + n_P:].T
+        F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(),
+                            (G.T @ P - Q).ravel()])
+        size = float(np.abs(F).max())
+        if size > 0.25 * previous:
+            return
+        previous = size
+        normal = blas.dsyrk(1.0, J.T)  # upper triangle of J J^T = J^T J (J is symmetric)
+        normal[diagonal, diagonal] += np.linalg.norm(F)
+        factor, info = lapack.dpotrf(normal, lower=0)
+        if info:
+            return
+        step = lapack.dpotrs(factor, -(J @ F), lower=0)[0]
+        y_S = y_S + step[:k]
+        P = P + step[k:k + n_P].reshape(d1, r)
+        Q = Q + step[k + n_P:].reshape(d2, r)
+        y_new = np.zeros_like(y)
+        y_new[support] = np.maximum(y_S, 0)
+        yield P @ Q.T, y_new
+        if (y_S < 0).any():  # not a support row after all: it leaves, the steps go on
+            support, y_S, previous = support[y_S >= 0], y_S[y_S >= 0], np.inf
+
+
 def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.ndarray:
     r"""Least-norm correction of W that makes the support constraints tight:
     :math:`W + \mathrm{mat}(A_S^\top (A_S A_S^\top)^{-1} (1 - A_S w))`, S = {j : y_j > 1e-6 max y}.
@@ -213,13 +345,54 @@ def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.nd
     bound; this removes it to first order on the constraints that carry the multipliers.
     """
     A = problem.A[_support(y)]
-    residual = 1 - A @ W.ravel()
-    factor, info = lapack.dpotrf(A @ A.T, lower=1)
-    if info:  # dependent support rows: least-norm solution through the SVD
-        correction = np.linalg.lstsq(A, residual, rcond=None)[0]
-    else:
-        correction = A.T @ lapack.dpotrs(factor, residual, lower=1)[0]
-    return W + correction.reshape(W.shape)
+    return W + _least_norm(A, 1 - A @ W.ravel()).reshape(W.shape)
+
+
+def _polish_primal(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray
+                   ) -> tuple[np.ndarray, int]:
+    r"""A candidate W' on the rank and the support that W and y reveal, and that rank r.
+
+    At the optimum :math:`W^* = P \Sigma Q^\top` has rank r. The plain upper bound of a point
+    near it keeps first-order errors: the trailing singular values of W in
+    :math:`\|W\|_*` and the violated support constraints. With r the numerical rank of W
+    (largest ratio of consecutive singular values) and :math:`W_r = P \Sigma_r Q^\top` its
+    truncation, :math:`W' = W_r + P M^\top + N Q^\top`, a step in the tangent space of the
+    rank-r matrices at :math:`W_r`, with (M, N) of least norm making the support
+    constraints S tight.
+    """
+    (d1, d2), support = problem.shape, _support(y)
+    rows = problem.A[support]
+    left, values, right_t = _svd(W)
+    ratios = values[:-1] / np.maximum(values[1:], 1e-300)
+    r = int(np.argmax(ratios)) + 1 if len(ratios) else 1
+    P, Q = left[:, :r], right_t[:r].T
+    W_r = (P * values[:r]) @ Q.T
+    transposed = rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)  # rows of A_j^T
+    tangent = np.hstack([(transposed @ P).reshape(len(support), -1),  # <A_j, P M^T>
+                         (rows.reshape(-1, d2) @ Q).reshape(len(support), -1)])  # <A_j, N Q^T>
+    step = _least_norm(tangent, 1 - rows @ W_r.ravel())
+    return W_r + P @ step[:d2 * r].reshape(d2, r).T + step[d2 * r:].reshape(d1, r) @ Q.T, r
+
+
+def _polish_dual(problem: AttSVMProblem, y: np.ndarray, r: int) -> np.ndarray:
+    r"""A candidate y' >= 0 whose G has r top singular values equal to 1 to first order.
+
+    At the optimum :math:`G(y^*) = P Q^\top + P_\perp R\, Q_\perp^\top` with
+    :math:`\|R\|_2 \le 1` (subgradient of the nuclear norm at :math:`W^*` of rank r); near it
+    the r top singular values of G(y) split, a first-order error of the lower bound
+    :math:`1^\top y / \|G(y)\|_2`. With P, Q the top r singular vectors of G(y),
+    :math:`y' = y + \Delta y` on the support S, :math:`\Delta y` of least norm with
+    :math:`P^\top G(y') Q = I_r`.
+    """
+    (d1, d2), support = problem.shape, _support(y)
+    left, values, right_t = _svd((problem.A.T @ y).reshape(d1, d2))
+    P, Q = left[:, :r], right_t[:r].T
+    transposed = problem.A[support].reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
+    blocks = (transposed @ P).reshape(-1, d2, r).transpose(0, 2, 1).reshape(-1, d2) @ Q
+    polished = y.copy()  # blocks: P^T A_j Q for each j, flattened
+    polished[support] += _least_norm(blocks.reshape(len(support), -1).T,
+                                     (np.eye(r) - np.diag(values[:r])).ravel())
+    return np.maximum(polished, 0)
 
 
 def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: float = 1e-8,
@@ -229,7 +402,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
 
     Interior-point method of this module, certified by the relative duality gap
     (upper - lower) / upper of :func:`nuclear_bounds`. It iterates until that gap is below
-    ``gap_tol / 10`` or float64 stops it; ``status`` is ``optimal`` when the gap is at most
+    ``gap_tol / 10`` or float64 stops it: iterates are certified from relative gap
+    ``gap_tol`` on, full corrector steps once the iterate's gap is below ``1e3 gap_tol`` and the
+    step's own below ``10 gap_tol``. ``status`` is ``optimal`` when the gap is at most
     ``gap_tol``; otherwise the problem goes to the Frobenius solve, which decides
     infeasibility exactly with a Farkas certificate (same constraints), and a feasible problem
     that could not be certified within ``max_iter`` steps is reported as ``iteration_limit``
@@ -237,9 +412,12 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     :math:`\max(d_1 d_2, 2 (d_1 + d_2), 2\times` the Frobenius support); the whole problem when
     it has no more constraints): the smallest margins under the Frobenius solution. From
     relative gap 1e-4 on, constraints outside it that the iterate violates more than those
-    inside join it and the method restarts. From the same gap on, clearly inactive
-    constraints leave the interior-point system (:func:`_central_path`); should that keep the
-    certificate above its aim, the round runs again without pruning. ``rank`` counts singular
+    inside join it and the method restarts. From relative gap 1e-3 on, and again each time
+    the gap has fallen 100-fold, Newton steps on the revealed rank and support
+    (:func:`_newton`; support: multiplier above slack) are certified when the system is
+    small. From 1e-4 on, clearly inactive constraints leave the interior-point system
+    (:func:`_central_path`); should that keep the certificate above its aim, the round runs
+    again without pruning. ``rank`` counts singular
     values above ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the
     same problem, when the caller already has it.
     """
@@ -263,20 +441,45 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
             active[np.argsort(problem.margins(frobenius.W))[size:]] = False
     best = {"upper": np.inf, "lower": 0.0, "W": None, "y": np.zeros(m)}
 
-    def certify(W, y_rows, rows):
+    def certify(W, y_rows, rows):  # candidates in order of cost and promise, until the aim
         y = np.zeros(m)
         y[rows] = y_rows / scale
         W = W / scale
-        upper, lower, feasible = nuclear_bounds(problem, W, y)
-        if lower > best["lower"]:
-            best.update(lower=lower, y=y)
+        if not y.any():
+            return bound_above(W)
+        W_polished, rank = _polish_primal(problem, W, y)
+        bound_above(W_polished)
+        bound_below(y)
+        if best_gap() > aim:
+            bound_below(_polish_dual(problem, y, rank))
+        if best_gap() > aim:
+            bound_above(W)
+        if best_gap() > aim:
+            bound_above(_onto_support(problem, W, y))
+        return best_gap()
+
+    def newton(W, y_rows, rows):  # support: multiplier above slack (complementarity)
+        y = np.zeros(m)
+        y[rows] = y_rows / scale
+        W = W / scale
+        support = np.flatnonzero((y > 0) & (y * scale >= problem.margins(W) - 1))
+        for W_newton, y_newton in _newton(problem, W, y, support):
+            bound_above(W_newton)
+            bound_below(y_newton)
+            if best_gap() <= aim:
+                break
+        return best_gap()
+
+    def bound_above(W):
+        upper, feasible = _upper_bound(problem, W)
         if upper < best["upper"]:
             best.update(upper=upper, W=feasible)
-        if best_gap() > aim and y.any():
-            upper, _, feasible = nuclear_bounds(problem, _onto_support(problem, W, y), y)
-            if upper < best["upper"]:
-                best.update(upper=upper, W=feasible)
         return best_gap()
+
+    def bound_below(y):
+        lower = _lower_bound(problem, y)
+        if lower > best["lower"]:
+            best.update(lower=lower, y=y)
 
     def best_gap():
         return (best["upper"] - best["lower"]) / best["upper"] if best["W"] is not None else np.inf
@@ -285,16 +488,33 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     with _blas_threads(1 if min(size, m) < SINGLE_THREAD_BELOW else None):
         grown, prune_gap = True, PRUNE_GAP
         while grown:
-            grown, rounds, reason = False, rounds + 1, "stalled"
+            grown, rounds, reason, pruned = False, rounds + 1, "stalled", False
+            iterate_gap, newton_gap = np.inf, NEWTON_GAP
             rows = np.flatnonzero(active)
             A = problem.A[rows] / scale
             U = problem.left[rows] / scale if factored else None
             V = problem.right[rows] if factored else None
-            for W, y, gap, infeasibility in _central_path(A, U, V, problem.shape, prune_gap):
+            for gap, full_step, pruned, solution in _central_path(A, U, V, problem.shape,
+                                                                  prune_gap):
+                if full_step:  # certified once the undamped step can reach the aim from here
+                    if iterate_gap <= 1e4 * aim and gap <= 100 * aim and certify(
+                            *solution()[:2], rows) <= aim:
+                        reason = "certified"
+                        break
+                    continue
+                iterate_gap = gap
                 if iterations == max_iter:
                     reason = "iteration_limit"
                     break
                 iterations += 1
+                if gap > max(newton_gap, 1e-4):
+                    continue
+                W, y, infeasibility = solution()
+                if gap <= newton_gap:  # Newton on the revealed rank and support
+                    newton_gap = 1e-2 * gap
+                    if newton(W, y, rows) <= aim:
+                        reason = "certified"
+                        break
                 if gap > 1e-4:
                     continue
                 if not active.all():
@@ -311,7 +531,6 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
                 if max(gap, infeasibility) <= 0.1 * aim:
                     reason = "converged"
                     break
-            pruned = not y.all()  # pruned rows carry y = 0 (the IPM keeps y > 0)
             if not grown and reason != "iteration_limit" and pruned and best_gap() > aim:
                 grown, prune_gap = True, 0.0  # a pruned constraint mattered: again, none pruned
     if best_gap() > gap_tol:
