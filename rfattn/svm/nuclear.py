@@ -73,6 +73,12 @@ def _singular_values(M: np.ndarray) -> np.ndarray:
     return values if info == 0 else np.linalg.svd(M, compute_uv=False)
 
 
+def _revealed_rank(values: np.ndarray) -> int:
+    """Rank at the largest ratio of consecutive singular values (largest first)."""
+    ratios = values[:-1] / np.maximum(values[1:], 1e-300)
+    return int(np.argmax(ratios)) + 1 if len(ratios) else 1
+
+
 def _svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, s, V^T) through LAPACK dgesdd (numpy's SVD if it fails)."""
     left, values, right_t, info = lapack.dgesdd(M)
@@ -287,15 +293,14 @@ def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.nd
     rotations :math:`(\hat P \Omega, \hat Q \Omega)` at the solution, so each step is
     Levenberg-Marquardt's :math:`(J^\top J + \|F\| I)\,\delta = -J^\top F`, quadratic near a
     nondegenerate optimum (Yamashita, Fukushima 2001). Starts from the balanced factors of the
-    SVD of W (rank: largest ratio of consecutive singular values); yields (W, y) after each
+    SVD of W (rank: :func:`_revealed_rank`); yields (W, y) after each
     step and stops early once F no longer contracts. A row whose multiplier turns negative
     leaves S (it is not a support constraint) and the steps go on. Dense: :math:`O(N^3)`,
     :math:`N = |S| + (d_1 + d_2) r`, tried up to ``NEWTON_SIZE``.
     """
     (d1, d2), k = problem.shape, len(support)
     left, values, right_t = _svd(W)
-    ratios = values[:-1] / np.maximum(values[1:], 1e-300)
-    r = int(np.argmax(ratios)) + 1 if len(ratios) else 1
+    r = _revealed_rank(values)
     if not k or k + (d1 + d2) * r > NEWTON_SIZE:
         return
     P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
@@ -354,8 +359,8 @@ def _polish_primal(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray
 
     At the optimum :math:`W^* = P \Sigma Q^\top` has rank r. The plain upper bound of a point
     near it keeps first-order errors: the trailing singular values of W in
-    :math:`\|W\|_*` and the violated support constraints. With r the numerical rank of W
-    (largest ratio of consecutive singular values) and :math:`W_r = P \Sigma_r Q^\top` its
+    :math:`\|W\|_*` and the violated support constraints. With r the rank W reveals
+    (:func:`_revealed_rank`) and :math:`W_r = P \Sigma_r Q^\top` its
     truncation, :math:`W' = W_r + P M^\top + N Q^\top`, a step in the tangent space of the
     rank-r matrices at :math:`W_r`, with (M, N) of least norm making the support
     constraints S tight.
@@ -363,8 +368,7 @@ def _polish_primal(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray
     (d1, d2), support = problem.shape, _support(y)
     rows = problem.A[support]
     left, values, right_t = _svd(W)
-    ratios = values[:-1] / np.maximum(values[1:], 1e-300)
-    r = int(np.argmax(ratios)) + 1 if len(ratios) else 1
+    r = _revealed_rank(values)
     P, Q = left[:, :r], right_t[:r].T
     W_r = (P * values[:r]) @ Q.T
     transposed = rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)  # rows of A_j^T
@@ -417,9 +421,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     (:func:`_newton`; support: multiplier above slack) are certified when the system is
     small. From 1e-4 on, clearly inactive constraints leave the interior-point system
     (:func:`_central_path`); should that keep the certificate above its aim, the round runs
-    again without pruning. ``rank`` counts singular
-    values above ``rank_rtol`` times the largest. ``frobenius``: the Frobenius solve of the
-    same problem, when the caller already has it.
+    again without pruning. ``rank`` counts singular values above ``rank_rtol`` times the
+    largest. ``frobenius``: the Frobenius solve of the same problem, when the caller already
+    has it.
     """
     if not 0 < gap_tol < 1:
         raise ValueError(f"gap_tol must lie in (0, 1) (got {gap_tol})")
