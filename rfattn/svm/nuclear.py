@@ -276,6 +276,21 @@ def _least_norm(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     return L.T @ lapack.dpotrs(factor, b, lower=0)[0]
 
 
+def _transposed_rows(rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The rows of every :math:`A_j^\top`, stacked: (len(rows) d2, d1)."""
+    d1, d2 = shape
+    return rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
+
+
+def _factor_rows(rows: np.ndarray, shape: tuple[int, int], P: np.ndarray, Q: np.ndarray
+                 ) -> np.ndarray:
+    r"""Row j: :math:`(\mathrm{vec}(A_j Q), \mathrm{vec}(A_j^\top P))`, the linear map
+    :math:`(N, M) \mapsto \langle A_j, N Q^\top + P M^\top\rangle`."""
+    k = len(rows)
+    return np.hstack([(rows.reshape(-1, shape[1]) @ Q).reshape(k, -1),
+                      (_transposed_rows(rows, shape) @ P).reshape(k, -1)])
+
+
 def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.ndarray,
             steps: int = 4):
     r"""Newton steps on the optimality conditions of the rank and support that W, y reveal.
@@ -308,14 +323,12 @@ def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.nd
     for _ in range(steps):
         if previous == np.inf:  # (re)build for the current support
             k, rows = len(support), problem.A[support]
-            transposed = rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
             J = np.zeros((k + (d1 + d2) * r,) * 2)
             np.fill_diagonal(J[k:, k:], -1.0)
             kron = J[k:k + n_P, k + n_P:].reshape(d1, r, d2, r)  # the block G (x) I_r
             diagonal = np.arange(len(J))
         G = (rows.T @ y_S).reshape(d1, d2)
-        C = np.hstack([(rows.reshape(-1, d2) @ Q).reshape(k, -1),
-                       (transposed @ P).reshape(k, -1)])
+        C = _factor_rows(rows, (d1, d2), P, Q)
         J[:k, k:], J[k:, :k] = C, C.T
         for i in range(r):
             kron[:, i, :, i] = G
@@ -371,11 +384,8 @@ def _polish_primal(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray
     r = _revealed_rank(values)
     P, Q = left[:, :r], right_t[:r].T
     W_r = (P * values[:r]) @ Q.T
-    transposed = rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)  # rows of A_j^T
-    tangent = np.hstack([(transposed @ P).reshape(len(support), -1),  # <A_j, P M^T>
-                         (rows.reshape(-1, d2) @ Q).reshape(len(support), -1)])  # <A_j, N Q^T>
-    step = _least_norm(tangent, 1 - rows @ W_r.ravel())
-    return W_r + P @ step[:d2 * r].reshape(d2, r).T + step[d2 * r:].reshape(d1, r) @ Q.T, r
+    step = _least_norm(_factor_rows(rows, (d1, d2), P, Q), 1 - rows @ W_r.ravel())
+    return W_r + step[:d1 * r].reshape(d1, r) @ Q.T + P @ step[d1 * r:].reshape(d2, r).T, r
 
 
 def _polish_dual(problem: AttSVMProblem, y: np.ndarray, r: int) -> np.ndarray:
@@ -391,7 +401,7 @@ def _polish_dual(problem: AttSVMProblem, y: np.ndarray, r: int) -> np.ndarray:
     (d1, d2), support = problem.shape, _support(y)
     left, values, right_t = _svd((problem.A.T @ y).reshape(d1, d2))
     P, Q = left[:, :r], right_t[:r].T
-    transposed = problem.A[support].reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
+    transposed = _transposed_rows(problem.A[support], (d1, d2))
     blocks = (transposed @ P).reshape(-1, d2, r).transpose(0, 2, 1).reshape(-1, d2) @ Q
     polished = y.copy()  # blocks: P^T A_j Q for each j, flattened
     polished[support] += _least_norm(blocks.reshape(len(support), -1).T,
@@ -445,12 +455,16 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
             active[np.argsort(problem.margins(frobenius.W))[size:]] = False
     best = {"upper": np.inf, "lower": 0.0, "W": None, "y": np.zeros(m)}
 
-    def certify(W, y_rows, rows):  # candidates in order of cost and promise, until the aim
+    def unscaled(W, y_rows, rows):  # a path point in the problem's units, y over all rows
         y = np.zeros(m)
         y[rows] = y_rows / scale
-        W = W / scale
+        return W / scale, y
+
+    def certify(W, y_rows, rows):  # candidates in order of cost and promise, until the aim
+        W, y = unscaled(W, y_rows, rows)
         if not y.any():
-            return bound_above(W)
+            bound_above(W)
+            return best_gap()
         W_polished, rank = _polish_primal(problem, W, y)
         bound_above(W_polished)
         bound_below(y)
@@ -463,9 +477,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
         return best_gap()
 
     def newton(W, y_rows, rows):  # support: multiplier above slack (complementarity)
-        y = np.zeros(m)
-        y[rows] = y_rows / scale
-        W = W / scale
+        W, y = unscaled(W, y_rows, rows)
         support = np.flatnonzero((y > 0) & (y * scale >= problem.margins(W) - 1))
         for W_newton, y_newton in _newton(problem, W, y, support):
             bound_above(W_newton)
@@ -478,7 +490,6 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
         upper, feasible = _upper_bound(problem, W)
         if upper < best["upper"]:
             best.update(upper=upper, W=feasible)
-        return best_gap()
 
     def bound_below(y):
         lower = _lower_bound(problem, y)
