@@ -460,9 +460,89 @@ def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
     gaps = {}
     for name, support in (("true", ref.support), ("one more", np.append(ref.support, loose))):
         gaps[name] = []
-        for W_newton, y_newton in _newton(problem, W, y, support, steps=6):
+        for W_newton, y_newton, _ in _newton(problem, W, y, support, steps=6):
             upper, lower, _ = nuclear_bounds(problem, W_newton, y_newton)
             assert ref.details["lower_bound"] <= upper and lower <= ref.objective
             gaps[name].append((upper - lower) / upper)
     assert gaps["true"][1] <= 1e-3 * gaps["true"][0] and gaps["true"][2] <= 1e-12
     assert min(gaps["one more"]) <= 1e-12  # the loose row left the support on the way
+
+
+def _newton_setting(seed=2):
+    """A solved instance (rank >= 2), its balanced optimal factors and the full Jacobian J."""
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.nuclear import _factor_rows
+
+    X, z, v, Y = instance(10, 5, 10, seed)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    ref = solve_nuclear(problem, gap_tol=1e-12)
+    left, values, right_t = np.linalg.svd(ref.W)
+    r = ref.rank
+    P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
+    rows, y_S = problem.A[ref.support], ref.multipliers[ref.support]
+    G = (rows.T @ y_S).reshape(problem.shape)
+    C, k = _factor_rows(rows, problem.shape, P, Q), len(ref.support)
+    H = np.block([[-np.eye(10 * r), np.kron(G, np.eye(r))],
+                  [np.kron(G.T, np.eye(r)), -np.eye(10 * r)]])
+    J = np.block([[np.zeros((k, k)), C], [C.T, H]])
+    return problem, ref, P, Q, J
+
+
+def test_rotations_span_the_null_space_of_the_newton_jacobian():
+    from rfattn.svm.nuclear import _rotations
+
+    problem, ref, P, Q, J = _newton_setting()
+    r, k = ref.rank, len(ref.support)
+    assert r >= 3
+    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
+    singular = np.linalg.svd(J, compute_uv=False)
+    assert np.sum(singular < 1e-8 * singular[0]) == r * (r - 1) // 2  # singular: rotations only
+    assert np.abs(J @ E).max() <= 1e-8 * np.abs(E).max()
+    bordered = np.block([[J, E], [E.T, np.zeros((E.shape[1],) * 2)]])
+    assert np.linalg.cond(bordered) < 1e8  # the bordered system is regular at the optimum
+
+
+def test_newton_step_equals_the_bordered_system_solved_densely():
+    from rfattn.svm.nuclear import _newton, _rotations
+
+    problem, ref, P_star, Q_star, _ = _newton_setting()
+    rng = np.random.default_rng(1)
+    W = ref.W + 1e-3 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
+    y = ref.multipliers * (1 + 1e-3 * rng.standard_normal(problem.n_constraints))
+    W_step, y_step, _ = next(_newton(problem, W, y, ref.support, steps=1))
+    # reference: the full bordered system [[J, E], [E^T, 0]] (d, nu) = (-F, 0) with numpy
+    r, k, rows = ref.rank, len(ref.support), problem.A[ref.support]
+    left, values, right_t = np.linalg.svd(W)
+    P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
+    y_S = y[ref.support]
+    G = (rows.T @ y_S).reshape(problem.shape)
+    C = np.hstack([np.stack([(a.reshape(problem.shape) @ Q).ravel() for a in rows]),
+                   np.stack([(a.reshape(problem.shape).T @ P).ravel() for a in rows])])
+    H = np.block([[-np.eye(10 * r), np.kron(G, np.eye(r))],
+                  [np.kron(G.T, np.eye(r)), -np.eye(10 * r)]])
+    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
+    system = np.block([[np.zeros((k, k)), C, E[:k]], [C.T, H, E[k:]],
+                       [E.T, np.zeros((E.shape[1],) * 2)]])
+    F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(), (G.T @ P - Q).ravel()])
+    step = np.linalg.solve(system, -np.concatenate([F, np.zeros(E.shape[1])]))
+    P_ref = P + step[k:k + 10 * r].reshape(10, r)
+    Q_ref = Q + step[k + 10 * r:k + 20 * r].reshape(10, r)
+    assert np.abs(W_step - P_ref @ Q_ref.T).max() <= 1e-10 * np.abs(W_step).max()
+    assert np.abs(y_step[ref.support] - np.maximum(y_S + step[:k], 0)).max() <= 1e-10 * y.max()
+
+
+def test_newton_adds_a_missing_support_row():
+    from rfattn.svm.nuclear import _newton, nuclear_bounds
+
+    problem, ref, _, _, _ = _newton_setting()
+    rng = np.random.default_rng(0)
+    W = ref.W + 1e-4 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
+    y = ref.multipliers * (1 + 1e-4 * rng.standard_normal(problem.n_constraints))
+    missing = ref.support[np.argmin(ref.multipliers[ref.support])]  # as an iterate misses it
+    gaps = []
+    for W_newton, y_newton, _ in _newton(problem, W, y, np.setdiff1d(ref.support, missing),
+                                         steps=6):
+        upper, lower, _ = nuclear_bounds(problem, W_newton, y_newton)
+        assert ref.details["lower_bound"] <= upper and lower <= ref.objective
+        gaps.append((upper - lower) / upper)
+    assert gaps[0] > 1e-3 and min(gaps) <= 1e-12  # the step violates the row, then it joins

@@ -32,7 +32,7 @@ Results are certified by :func:`nuclear_bounds`: the feasible rescaling of W bou
 from above, the rescaled multipliers from below; both hold for any W and any y >= 0, inside the
 cones or not. Near the optimum the certificate is tried on more than the damped iterate:
 
-- on small problems, from relative gap 1e-3, on Newton steps for the optimality conditions of
+- on small problems, from relative gap 1e-2, on Newton steps for the optimality conditions of
   the rank and the support the iterate reveals (:func:`_newton`), quadratically convergent;
 - on the full (undamped) step of each corrector direction, and on candidates that remove
   the first-order errors of its plain bounds (:func:`_polish_primal`, :func:`_polish_dual`),
@@ -41,6 +41,7 @@ cones or not. Near the optimum the certificate is tried on more than the damped 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Callable, NamedTuple
 
@@ -51,10 +52,10 @@ from threadpoolctl import ThreadpoolController
 from .problems import AttSVMProblem
 from .solvers import SVMResult, matrix_rank, solve_frobenius
 
-SINGLE_THREAD_BELOW = 1500  # Schur systems smaller than this run on one BLAS thread
+SINGLE_THREAD = (150, 1500)  # Schur systems of these sizes run on one BLAS thread
 PRUNE_GAP = 1e-4  # relative gap from which clearly inactive constraints leave the IPM
-NEWTON_GAP = 1e-3  # relative gap from which Newton steps on the revealed solution are tried
-NEWTON_SIZE = 120  # largest Newton system (support + (d1 + d2) rank) tried: dense, O(N^3)
+NEWTON_GAP = 1e-2  # relative gap from which Newton steps on the revealed solution are tried
+NEWTON_SIZE = 200  # largest Newton system (see _newton) tried: dense, O(N^3)
 
 
 @functools.cache
@@ -62,9 +63,14 @@ def _threadpools() -> ThreadpoolController:
     return ThreadpoolController()  # built once: scanning the loaded libraries is slow
 
 
-def _blas_threads(limit: int | None):
-    """Context limiting BLAS threads (small dense steps lose to thread wake-up costs)."""
-    return _threadpools().limit(limits=limit, user_api="blas")
+def _blas_threads(system: int):
+    """Context for Schur systems of this size: one BLAS thread within ``SINGLE_THREAD`` (such
+    dense steps lose to thread wake-up costs); unchanged below it, where OpenBLAS keeps the
+    products on one thread itself and setting the limit costs more, and above it."""
+    low, high = SINGLE_THREAD
+    if low <= system < high:
+        return _threadpools().limit(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _singular_values(M: np.ndarray) -> np.ndarray:
@@ -282,17 +288,42 @@ def _transposed_rows(rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
 
 
-def _factor_rows(rows: np.ndarray, shape: tuple[int, int], P: np.ndarray, Q: np.ndarray
-                 ) -> np.ndarray:
+def _factor_rows(rows: np.ndarray, shape: tuple[int, int], P: np.ndarray, Q: np.ndarray,
+                 transposed: np.ndarray | None = None) -> np.ndarray:
     r"""Row j: :math:`(\mathrm{vec}(A_j Q), \mathrm{vec}(A_j^\top P))`, the linear map
-    :math:`(N, M) \mapsto \langle A_j, N Q^\top + P M^\top\rangle`."""
+    :math:`(N, M) \mapsto \langle A_j, N Q^\top + P M^\top\rangle`; ``transposed``: the
+    rows' :func:`_transposed_rows`, when the caller keeps them."""
     k = len(rows)
+    if transposed is None:
+        transposed = _transposed_rows(rows, shape)
     return np.hstack([(rows.reshape(-1, shape[1]) @ Q).reshape(k, -1),
-                      (_transposed_rows(rows, shape) @ P).reshape(k, -1)])
+                      (transposed @ P).reshape(k, -1)])
+
+
+@functools.cache
+def _rotation_index(rows: int, r: int) -> tuple[np.ndarray, ...]:
+    """Pairs a < b of range(r) and where :func:`_rotations` puts F[:, a] and -F[:, b]."""
+    first, second = np.triu_indices(r, 1)
+    pairs, row = np.arange(len(first)), np.arange(rows)[:, None]
+    return (first, second, ((row * r + second) * len(first) + pairs).ravel(),
+            ((row * r + first) * len(first) + pairs).ravel())
+
+
+def _rotations(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    r"""Columns :math:`(P\Omega, Q\Omega)` for :math:`\Omega = e_a e_b^\top - e_b e_a^\top`,
+    a < b, flattened by rows: the directions along which :math:`P Q^\top` and the balance of
+    P, Q do not change."""
+    F = np.vstack([P, Q])
+    rows, r = F.shape
+    first, second, plus, minus = _rotation_index(rows, r)
+    E = np.zeros(rows * r * len(first))
+    E[plus] = F[:, first].ravel()
+    E[minus] = -F[:, second].ravel()
+    return E.reshape(rows * r, len(first))
 
 
 def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.ndarray,
-            steps: int = 4):
+            steps: int = 6):
     r"""Newton steps on the optimality conditions of the rank and support that W, y reveal.
 
     With :math:`W = \hat P \hat Q^\top` of rank r, :math:`\|W\|_* = \min \tfrac12
@@ -302,57 +333,89 @@ def _newton(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray, support: np.nd
     .. math:: F = \big(\langle A_j, \hat P \hat Q^\top\rangle - 1\ (j \in S),\;
               G(y)\hat Q - \hat P,\; G(y)^\top \hat P - \hat Q\big) = 0.
 
-    Its Jacobian is the symmetric saddle matrix :math:`[[0, C], [C^\top, H]]` with rows
+    Its Jacobian is the symmetric saddle matrix :math:`J = [[0, C], [C^\top, H]]` with rows
     :math:`(A_j \hat Q, A_j^\top \hat P)` in C and
-    :math:`H = [[-I, G \otimes I_r], [G^\top \otimes I_r, -I]]`; it is singular along the
-    rotations :math:`(\hat P \Omega, \hat Q \Omega)` at the solution, so each step is
-    Levenberg-Marquardt's :math:`(J^\top J + \|F\| I)\,\delta = -J^\top F`, quadratic near a
-    nondegenerate optimum (Yamashita, Fukushima 2001). Starts from the balanced factors of the
-    SVD of W (rank: :func:`_revealed_rank`); yields (W, y) after each
-    step and stops early once F no longer contracts. A row whose multiplier turns negative
-    leaves S (it is not a support constraint) and the steps go on. Dense: :math:`O(N^3)`,
-    :math:`N = |S| + (d_1 + d_2) r`, tried up to ``NEWTON_SIZE``.
+    :math:`H = [[-I, G \otimes I_r], [G^\top \otimes I_r, -I]]`. At the solution J is
+    singular along the rotations :math:`(\hat P \Omega, \hat Q \Omega)`, :math:`\Omega`
+    skew (:func:`_rotations`, columns E); each step is therefore taken orthogonal to them, from
+    the bordered system :math:`[[J, E], [E^\top, 0]]\,(\delta, \nu) = (-F, 0)`, nonsingular
+    at a nondegenerate optimum, where Newton's method converges quadratically. The block
+    :math:`-I` of :math:`\delta\hat P` is eliminated first: with B the system's columns of
+    :math:`\hat P` in its other rows and R those rows and columns,
+    :math:`(R + B B^\top)\,x = -F_o - B F_P` and :math:`\delta\hat P = B^\top x + F_P`, a dense
+    LU of size :math:`|S| + d_2 r + r (r - 1) / 2` instead of N (below). Starts from the
+    balanced factors of the SVD of W (rank: :func:`_revealed_rank`) and yields (W, y, |F|)
+    after each step, with |F| the largest entry of F on the corrected support (below), its
+    blocks of :math:`\hat P, \hat Q` over :math:`\sqrt{\sigma_1(W)}`: relative, like the
+    duality gap it tracks. It does not start from |F| > 0.1 (a wrong rank or support) and
+    stops once F no longer contracts or grows tenfold. The support is corrected on the way: a row
+    whose multiplier turns negative leaves S, the constraint the step violates most joins it
+    (when by more than a tenth of F), and the steps go on. :math:`O(N^3)`,
+    :math:`N = |S| + (d_1 + d_2) r + r (r - 1) / 2`, tried up to ``NEWTON_SIZE``.
     """
     (d1, d2), k = problem.shape, len(support)
     left, values, right_t = _svd(W)
     r = _revealed_rank(values)
-    if not k or k + (d1 + d2) * r > NEWTON_SIZE:
+    n_P, n_Q, n_rot = d1 * r, d2 * r, r * (r - 1) // 2
+    if not k or values[0] <= 0 or k + n_P + n_Q + n_rot > NEWTON_SIZE:
         return
     P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
-    y_S, n_P, previous = y[support], d1 * r, np.inf
-    for _ in range(steps):
+    root = np.sqrt(values[0])
+    y_S, previous, size, W = y[support], np.inf, np.inf, None
+    for taken in range(steps + 1):
+        if taken:  # after a step: rows leave and join the support
+            y_new = np.zeros_like(y)
+            y_new[support] = np.maximum(y_S, 0)
+            if (y_S < 0).any():
+                support, y_S, previous = support[y_S >= 0], y_S[y_S >= 0], np.inf
+            violation = 1 - problem.margins(W)
+            violation[support] = 0
+            worst = int(np.argmax(violation))
+            if violation[worst] > max(0.1 * size, 1e-12):
+                support, y_S, previous = np.append(support, worst), np.append(y_S, 0.0), np.inf
         if previous == np.inf:  # (re)build for the current support
             k, rows = len(support), problem.A[support]
-            J = np.zeros((k + (d1 + d2) * r,) * 2)
-            np.fill_diagonal(J[k:, k:], -1.0)
-            kron = J[k:k + n_P, k + n_P:].reshape(d1, r, d2, r)  # the block G (x) I_r
-            diagonal = np.arange(len(J))
+            if not k:
+                return
+            transposed = _transposed_rows(rows, (d1, d2))
+            coupling = np.zeros((k + n_Q + n_rot, n_P))  # J's columns of P, other rows
+            kron_t = coupling[k:k + n_Q].reshape(d2, r, d1, r)  # the block G^T (x) I_r
+            rest = np.zeros((k + n_Q + n_rot,) * 2)  # J without P's rows and columns
+            np.fill_diagonal(rest[k:k + n_Q, k:k + n_Q], -1.0)
         G = (rows.T @ y_S).reshape(d1, d2)
-        C = _factor_rows(rows, (d1, d2), P, Q)
-        J[:k, k:], J[k:, :k] = C, C.T
-        for i in range(r):
-            kron[:, i, :, i] = G
-        J[k + n_P:, k:k + n_P] = J[k:k + n_P, k + n_P:].T
-        F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(),
-                            (G.T @ P - Q).ravel()])
-        size = float(np.abs(F).max())
-        if size > 0.25 * previous:
+        residual_P = (P - G @ Q).ravel()  # -F by blocks: P, then (y_S, Q, rotations)
+        residual = np.zeros(len(rest))
+        residual[:k] = 1 - rows @ (P @ Q.T).ravel()
+        residual[k:k + n_Q] = (Q - G.T @ P).ravel()
+        size = max(float(np.abs(residual[:k]).max()),  # relative: P, Q scale as root
+                   max(float(np.abs(residual[k:]).max()), float(np.abs(residual_P).max())) / root)
+        if not taken:
+            first = size
+        if not size <= min(10 * first, 0.1):  # far off: wrong revealed rank or support
+            return
+        if taken:
+            yield W, y_new, size
+        if size > 0.25 * previous or taken == steps:
             return
         previous = size
-        normal = blas.dsyrk(1.0, J.T)  # upper triangle of J J^T = J^T J (J is symmetric)
-        normal[diagonal, diagonal] += np.linalg.norm(F)
-        factor, info = lapack.dpotrf(normal, lower=0)
-        if info:
+        C = _factor_rows(rows, (d1, d2), P, Q, transposed)
+        rotations = _rotations(P, Q)
+        coupling[:k] = C[:, :n_P]
+        for i in range(r):
+            kron_t[:, i, :, i] = G.T
+        coupling[k + n_Q:] = rotations[:n_P].T
+        rest[:k, k:k + n_Q] = C[:, n_P:]
+        rest[k:k + n_Q, :k] = C[:, n_P:].T
+        rest[k:k + n_Q, k + n_Q:] = rotations[n_P:]
+        rest[k + n_Q:, k:k + n_Q] = rotations[n_P:].T
+        other, info = lapack.dgesv(rest + coupling @ coupling.T,
+                                   residual + coupling @ residual_P)[2:]
+        if info or not np.isfinite(other).all():
             return
-        step = lapack.dpotrs(factor, -(J @ F), lower=0)[0]
-        y_S = y_S + step[:k]
-        P = P + step[k:k + n_P].reshape(d1, r)
-        Q = Q + step[k + n_P:].reshape(d2, r)
-        y_new = np.zeros_like(y)
-        y_new[support] = np.maximum(y_S, 0)
-        yield P @ Q.T, y_new
-        if (y_S < 0).any():  # not a support row after all: it leaves, the steps go on
-            support, y_S, previous = support[y_S >= 0], y_S[y_S >= 0], np.inf
+        y_S = y_S + other[:k]
+        P = P + (coupling.T @ other - residual_P).reshape(d1, r)
+        Q = Q + other[k:k + n_Q].reshape(d2, r)
+        W = P @ Q.T
 
 
 def _onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -426,7 +489,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     :math:`\max(d_1 d_2, 2 (d_1 + d_2), 2\times` the Frobenius support); the whole problem when
     it has no more constraints): the smallest margins under the Frobenius solution. From
     relative gap 1e-4 on, constraints outside it that the iterate violates more than those
-    inside join it and the method restarts. From relative gap 1e-3 on, and again each time
+    inside join it and the method restarts. From relative gap 1e-2 on, and again each time
     the gap has fallen 100-fold, Newton steps on the revealed rank and support
     (:func:`_newton`; support: multiplier above slack) are certified when the system is
     small. From 1e-4 on, clearly inactive constraints leave the interior-point system
@@ -442,7 +505,8 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     m, (d1, d2) = problem.n_constraints, problem.shape
     if m == 0 or not np.abs(problem.A).sum(axis=1).all():  # nothing to separate, or a zero row
         return frobenius or solve_frobenius(problem, rank_rtol)
-    scale = float(np.median(np.linalg.norm(problem.A, axis=1)))  # rows of unit size inside
+    norms = np.sort(np.sqrt((problem.A * problem.A).sum(axis=1)))  # rows of unit size inside:
+    scale = float(norms[(m - 1) // 2] + norms[m // 2]) / 2  # the median row norm
     factored = problem.left is not None and problem.right is not None
     size = working_set or max(d1 * d2, 2 * (d1 + d2))
     active = np.ones(m, dtype=bool)
@@ -479,7 +543,9 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     def newton(W, y_rows, rows):  # support: multiplier above slack (complementarity)
         W, y = unscaled(W, y_rows, rows)
         support = np.flatnonzero((y > 0) & (y * scale >= problem.margins(W) - 1))
-        for W_newton, y_newton in _newton(problem, W, y, support):
+        for W_newton, y_newton, residual in _newton(problem, W, y, support):
+            if residual > 100 * aim:  # its bounds are off by about the residual
+                continue
             bound_above(W_newton)
             bound_below(y_newton)
             if best_gap() <= aim:
@@ -500,7 +566,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
         return (best["upper"] - best["lower"]) / best["upper"] if best["W"] is not None else np.inf
 
     iterations, rounds, aim = 0, 0, 0.1 * gap_tol
-    with _blas_threads(1 if min(size, m) < SINGLE_THREAD_BELOW else None):
+    with _blas_threads(min(size, m)):
         grown, prune_gap = True, PRUNE_GAP
         while grown:
             grown, rounds, reason, pruned = False, rounds + 1, "stalled", False
