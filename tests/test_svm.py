@@ -469,7 +469,7 @@ def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
 
 
 def _newton_setting(seed=2):
-    """A solved instance (rank >= 2), its balanced optimal factors and the full Jacobian J."""
+    """A solved instance (rank >= 3), its balanced optimal factors and the full Jacobian J."""
     from rfattn.svm import solve_nuclear
     from rfattn.svm.nuclear import _factor_rows
 
@@ -505,28 +505,29 @@ def test_rotations_span_the_null_space_of_the_newton_jacobian():
 def test_newton_step_equals_the_bordered_system_solved_densely():
     from rfattn.svm.nuclear import _newton, _rotations
 
-    problem, ref, P_star, Q_star, _ = _newton_setting()
+    problem, ref, _, _, _ = _newton_setting()
     rng = np.random.default_rng(1)
     W = ref.W + 1e-3 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
     y = ref.multipliers * (1 + 1e-3 * rng.standard_normal(problem.n_constraints))
     W_step, y_step, _ = next(_newton(problem, W, y, ref.support, steps=1))
     # reference: the full bordered system [[J, E], [E^T, 0]] (d, nu) = (-F, 0) with numpy
     r, k, rows = ref.rank, len(ref.support), problem.A[ref.support]
+    (d1, d2), n_P = problem.shape, problem.shape[0] * ref.rank
     left, values, right_t = np.linalg.svd(W)
     P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
     y_S = y[ref.support]
     G = (rows.T @ y_S).reshape(problem.shape)
     C = np.hstack([np.stack([(a.reshape(problem.shape) @ Q).ravel() for a in rows]),
                    np.stack([(a.reshape(problem.shape).T @ P).ravel() for a in rows])])
-    H = np.block([[-np.eye(10 * r), np.kron(G, np.eye(r))],
-                  [np.kron(G.T, np.eye(r)), -np.eye(10 * r)]])
+    H = np.block([[-np.eye(d1 * r), np.kron(G, np.eye(r))],
+                  [np.kron(G.T, np.eye(r)), -np.eye(d2 * r)]])
     E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
     system = np.block([[np.zeros((k, k)), C, E[:k]], [C.T, H, E[k:]],
                        [E.T, np.zeros((E.shape[1],) * 2)]])
     F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(), (G.T @ P - Q).ravel()])
     step = np.linalg.solve(system, -np.concatenate([F, np.zeros(E.shape[1])]))
-    P_ref = P + step[k:k + 10 * r].reshape(10, r)
-    Q_ref = Q + step[k + 10 * r:k + 20 * r].reshape(10, r)
+    P_ref = P + step[k:k + n_P].reshape(d1, r)
+    Q_ref = Q + step[k + n_P:k + n_P + d2 * r].reshape(d2, r)
     assert np.abs(W_step - P_ref @ Q_ref.T).max() <= 1e-10 * np.abs(W_step).max()
     assert np.abs(y_step[ref.support] - np.maximum(y_S + step[:k], 0)).max() <= 1e-10 * y.max()
 
