@@ -445,13 +445,38 @@ def test_full_newton_step_certifies_before_the_damped_iterates(seed):
     assert first[True] < first[False]
 
 
-def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
+def _dense_jacobian(problem, rows, y_S, P, Q):
+    """Jacobian of the Newton map F of ``_newton`` at (y_S, P, Q), built entry by entry."""
+    (d1, d2), r, k = problem.shape, P.shape[1], len(rows)
+    G = (rows.T @ y_S).reshape(d1, d2)
+    C = np.hstack([np.stack([(a.reshape(d1, d2) @ Q).ravel() for a in rows]),
+                   np.stack([(a.reshape(d1, d2).T @ P).ravel() for a in rows])])
+    H = np.block([[-np.eye(d1 * r), np.kron(G, np.eye(r))],
+                  [np.kron(G.T, np.eye(r)), -np.eye(d2 * r)]])
+    return np.block([[np.zeros((k, k)), C], [C.T, H]]), G
+
+
+def _balanced_factors(W, r):
+    left, values, right_t = np.linalg.svd(W)
+    return left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
+
+
+def _newton_setting(seed=2):
+    """A solved instance (rank >= 3), its balanced optimal factors and the Jacobian there."""
     from rfattn.svm import solve_nuclear
+
+    X, z, v, Y = instance(10, 5, 10, seed)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    ref = solve_nuclear(problem, gap_tol=1e-12)
+    P, Q = _balanced_factors(ref.W, ref.rank)
+    J, _ = _dense_jacobian(problem, problem.A[ref.support], ref.multipliers[ref.support], P, Q)
+    return problem, ref, P, Q, J
+
+
+def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
     from rfattn.svm.nuclear import _newton, nuclear_bounds
 
-    X, z, v, Y = instance(10, 5, 10, 2)
-    problem = constraints(X, optimal_selection(X, Y, v), z)
-    ref = solve_nuclear(problem)
+    problem, ref, _, _, _ = _newton_setting()
     rng = np.random.default_rng(0)
     W = ref.W + 1e-4 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
     y = ref.multipliers * (1 + 1e-4 * rng.standard_normal(problem.n_constraints))
@@ -466,26 +491,6 @@ def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
             gaps[name].append((upper - lower) / upper)
     assert gaps["true"][1] <= 1e-3 * gaps["true"][0] and gaps["true"][2] <= 1e-12
     assert min(gaps["one more"]) <= 1e-12  # the loose row left the support on the way
-
-
-def _newton_setting(seed=2):
-    """A solved instance (rank >= 3), its balanced optimal factors and the full Jacobian J."""
-    from rfattn.svm import solve_nuclear
-    from rfattn.svm.nuclear import _factor_rows
-
-    X, z, v, Y = instance(10, 5, 10, seed)
-    problem = constraints(X, optimal_selection(X, Y, v), z)
-    ref = solve_nuclear(problem, gap_tol=1e-12)
-    left, values, right_t = np.linalg.svd(ref.W)
-    r = ref.rank
-    P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
-    rows, y_S = problem.A[ref.support], ref.multipliers[ref.support]
-    G = (rows.T @ y_S).reshape(problem.shape)
-    C, k = _factor_rows(rows, problem.shape, P, Q), len(ref.support)
-    H = np.block([[-np.eye(10 * r), np.kron(G, np.eye(r))],
-                  [np.kron(G.T, np.eye(r)), -np.eye(10 * r)]])
-    J = np.block([[np.zeros((k, k)), C], [C.T, H]])
-    return problem, ref, P, Q, J
 
 
 def test_rotations_span_the_null_space_of_the_newton_jacobian():
@@ -513,17 +518,11 @@ def test_newton_step_equals_the_bordered_system_solved_densely():
     # reference: the full bordered system [[J, E], [E^T, 0]] (d, nu) = (-F, 0) with numpy
     r, k, rows = ref.rank, len(ref.support), problem.A[ref.support]
     (d1, d2), n_P = problem.shape, problem.shape[0] * ref.rank
-    left, values, right_t = np.linalg.svd(W)
-    P, Q = left[:, :r] * np.sqrt(values[:r]), right_t[:r].T * np.sqrt(values[:r])
+    P, Q = _balanced_factors(W, r)
     y_S = y[ref.support]
-    G = (rows.T @ y_S).reshape(problem.shape)
-    C = np.hstack([np.stack([(a.reshape(problem.shape) @ Q).ravel() for a in rows]),
-                   np.stack([(a.reshape(problem.shape).T @ P).ravel() for a in rows])])
-    H = np.block([[-np.eye(d1 * r), np.kron(G, np.eye(r))],
-                  [np.kron(G.T, np.eye(r)), -np.eye(d2 * r)]])
+    J, G = _dense_jacobian(problem, rows, y_S, P, Q)
     E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
-    system = np.block([[np.zeros((k, k)), C, E[:k]], [C.T, H, E[k:]],
-                       [E.T, np.zeros((E.shape[1],) * 2)]])
+    system = np.block([[J, E], [E.T, np.zeros((E.shape[1],) * 2)]])
     F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(), (G.T @ P - Q).ravel()])
     step = np.linalg.solve(system, -np.concatenate([F, np.zeros(E.shape[1])]))
     P_ref = P + step[k:k + n_P].reshape(d1, r)

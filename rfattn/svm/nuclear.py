@@ -464,9 +464,8 @@ def _polish_dual(problem: AttSVMProblem, y: np.ndarray, r: int) -> np.ndarray:
     (d1, d2), support = problem.shape, _support(y)
     left, values, right_t = _svd((problem.A.T @ y).reshape(d1, d2))
     P, Q = left[:, :r], right_t[:r].T
-    transposed = _transposed_rows(problem.A[support], (d1, d2))
-    blocks = (transposed @ P).reshape(-1, d2, r).transpose(0, 2, 1).reshape(-1, d2) @ Q
-    polished = y.copy()  # blocks: P^T A_j Q for each j, flattened
+    blocks = P.T @ problem.A[support].reshape(-1, d1, d2) @ Q  # P^T A_j Q for each j
+    polished = y.copy()
     polished[support] += _least_norm(blocks.reshape(len(support), -1).T,
                                      (np.eye(r) - np.diag(values[:r])).ravel())
     return np.maximum(polished, 0)
@@ -505,8 +504,7 @@ def solve_nuclear(problem: AttSVMProblem, rank_rtol: float = 1e-6, gap_tol: floa
     m, (d1, d2) = problem.n_constraints, problem.shape
     if m == 0 or not np.abs(problem.A).sum(axis=1).all():  # nothing to separate, or a zero row
         return frobenius or solve_frobenius(problem, rank_rtol)
-    norms = np.sort(np.sqrt((problem.A * problem.A).sum(axis=1)))  # rows of unit size inside:
-    scale = float(norms[(m - 1) // 2] + norms[m // 2]) / 2  # the median row norm
+    scale = float(np.median(np.linalg.norm(problem.A, axis=1)))  # rows of unit size inside
     factored = problem.left is not None and problem.right is not None
     size = working_set or max(d1 * d2, 2 * (d1 + d2))
     active = np.ones(m, dtype=bool)
