@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-from rfattn.experiment import generator, resolve_device
+from rfattn.core import generator, resolve_device
 from rfattn.ntk import EmpiricalNTK, FullyConnected, fc_kernels
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rfattn.experiment import generator, resolve_device
+from rfattn.core import generator, resolve_device
 from rfattn.linalg import prefix_ridge_paths
 from rfattn.rfa import RandomFeatureAttention, make_target, sample_tokens
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rfattn.experiment import generator
+from rfattn.core import generator
 from rfattn.svm import constraints, solve_cvxpy, solve_frobenius
 from rfattn.svm import solve_nuclear
 

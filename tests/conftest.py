@@ -9,6 +9,6 @@ torch.set_default_dtype(torch.float64)
 
 @pytest.fixture
 def gen():
-    from rfattn.experiment import generator
+    from rfattn.core import generator
 
     return lambda *stream: generator(0, "tests", *stream)

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from rfattn.experiment import ConfigError, generator
+from rfattn.core import ConfigError, generator
 from rfattn.experiment.hydra_app import compose, job_config
 from rfattn.lowrank import (Parameterization, PatternData, effective_rank, evaluate, forward,
                             init_weights, majority_vote, numerical_rank, orthonormal_patterns,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rfattn.experiment import ConfigError, generator
+from rfattn.core import ConfigError, generator
 from rfattn.ntk import (EmpiricalNTK, FullyConnected, ValueOnlyAttention, empirical_ntk,
                         fc_kernels, gradient_flow, monte_carlo_ntk, random_features)
 from rfattn.ntk.study import circle as study_circle

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rfattn.experiment import ConfigError
+from rfattn.core import ConfigError
 from rfattn.experiment.hydra_app import compose, job_config
 from rfattn.ntk.study import KINDS, run_ntk_job
 

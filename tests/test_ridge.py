@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rfattn.experiment import ConfigError
+from rfattn.core import ConfigError
 from rfattn.linalg import (RidgeRegressor, SpectralRidge, prefix_kernel_ridge_paths,
                            prefix_ridge_paths)
 

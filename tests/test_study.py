@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from rfattn.experiment import ConfigError
+from rfattn.core import ConfigError
 from rfattn.experiment.hydra_app import compose, job_config
 from rfattn.rfa.study import run_rfa_job
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rfattn.experiment import ConfigError
+from rfattn.core import ConfigError
 from rfattn.svm import constraints, optimal_selection, solve_frobenius, token_scores
 
 
@@ -228,7 +228,7 @@ def problem_margin(problem, result):
 
 
 def test_schur_complement_rank_one_and_general_forms_match_the_definition():
-    from rfattn.svm.nuclear import _schur
+    from rfattn.svm.nuclear.interior_point import schur
 
     rng = np.random.default_rng(5)
     d1, d2, m = 3, 4, 6
@@ -239,8 +239,8 @@ def test_schur_complement_rank_one_and_general_forms_match_the_definition():
     B[:, :d1, d1:] = A.reshape(m, d1, d2)
     B[:, d1:, :d1] = B[:, :d1, d1:].transpose(0, 2, 1)
     direct = np.einsum("jab,bc,kcd,da->jk", B, X, B, Y)  # <B_j, X B_k Y>
-    assert np.allclose(_schur(X, Y, d1, A, U, V), direct, rtol=1e-12, atol=1e-12)
-    assert np.allclose(_schur(X, Y, d1, A, None, None), direct, rtol=1e-12, atol=1e-12)
+    assert np.allclose(schur(X, Y, d1, A, U, V), direct, rtol=1e-12, atol=1e-12)
+    assert np.allclose(schur(X, Y, d1, A, None, None), direct, rtol=1e-12, atol=1e-12)
 
 
 def test_nuclear_working_set_and_unfactored_rows_give_the_same_optimum():
@@ -267,7 +267,7 @@ def test_nuclear_working_set_and_unfactored_rows_give_the_same_optimum():
 def test_gd_direction_converges_to_the_svm_on_a_small_e3_setting():
     import torch
 
-    from rfattn.experiment import generator
+    from rfattn.core import generator
     from rfattn.svm.dynamics import correlation, random_data, saturation, train_attention
 
     data = random_data(8, 3, 4, 6, generator(0, "test-e3"))
@@ -288,7 +288,7 @@ def test_gd_direction_converges_to_the_svm_on_a_small_e3_setting():
 def test_dynamics_closed_forms_and_zero_init():
     import torch
 
-    from rfattn.experiment import generator
+    from rfattn.core import generator
     from rfattn.svm.dynamics import correlation, outputs, random_data, train_attention
 
     data = random_data(2, 3, 4, 5, generator(1, "d"))
@@ -355,16 +355,18 @@ def test_study_jobs_run_and_are_deterministic(kind, extra):
 
 
 def test_pruning_inactive_constraints_keeps_the_optimum():
-    from rfattn.svm import nuclear, solve_nuclear
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.nuclear import Tolerances, interior_point
 
     X, z, v, Y = instance(25, 5, 10, 7)
     problem = constraints(X, optimal_selection(X, Y, v), z)
     scale = float(np.median(np.linalg.norm(problem.A, axis=1)))
-    paths = {gap: [point for point in nuclear._central_path(
+    endgame = Tolerances.from_gap_tol(1e-8).endgame
+    paths = {gap: [point for point in interior_point.central_path(
         problem.A / scale, problem.left / scale, problem.right, problem.shape, gap)
-        if not point.full_step] for gap in (nuclear.PRUNE_GAP, 0.0)}
-    pruned, full = (paths[gap][-1].solution()[1] for gap in (nuclear.PRUNE_GAP, 0.0))
-    assert paths[nuclear.PRUNE_GAP][-1].pruned and not paths[0.0][-1].pruned
+        if not point.full_step] for gap in (endgame, 0.0)}
+    pruned, full = (paths[gap][-1].solution()[1] for gap in (endgame, 0.0))
+    assert paths[endgame][-1].pruned and not paths[0.0][-1].pruned
     assert 0 < np.count_nonzero(pruned) < problem.n_constraints and full.all()
     # the pruned rows are those without multiplier at the optimum, the kept ones carry it
     assert np.abs(pruned - full).max() <= 1e-6 * full.max()
@@ -374,13 +376,14 @@ def test_pruning_inactive_constraints_keeps_the_optimum():
 
 
 def test_nuclear_solve_reruns_unpruned_when_a_pruned_constraint_mattered(monkeypatch):
-    from rfattn.svm import nuclear, solve_nuclear
+    from rfattn.svm import solve_nuclear
+    from rfattn.svm.nuclear import solve
 
     X, z, v, Y = instance(10, 5, 10, 8)
     problem = constraints(X, optimal_selection(X, Y, v), z)
     reference = solve_nuclear(problem)
     dropped = reference.support[np.argmax(reference.multipliers[reference.support])]
-    honest = nuclear._central_path
+    honest = solve.central_path
 
     def path_losing_a_support_row(A, U, V, shape, prune_gap):
         if not prune_gap:
@@ -397,7 +400,7 @@ def test_nuclear_solve_reruns_unpruned_when_a_pruned_constraint_mattered(monkeyp
 
             yield point._replace(pruned=True, solution=solution)
 
-    monkeypatch.setattr(nuclear, "_central_path", path_losing_a_support_row)
+    monkeypatch.setattr(solve, "central_path", path_losing_a_support_row)
     res = solve_nuclear(problem)
     assert res.status == "optimal" and res.details["rounds"] == 2
     assert res.objective == pytest.approx(reference.objective, rel=1e-8)
@@ -406,7 +409,7 @@ def test_nuclear_solve_reruns_unpruned_when_a_pruned_constraint_mattered(monkeyp
 @pytest.mark.parametrize("seed", [0, 1])
 def test_polish_removes_the_first_order_errors_of_both_bounds(seed):
     from rfattn.svm import solve_nuclear
-    from rfattn.svm.nuclear import _polish_dual, _polish_primal, nuclear_bounds
+    from rfattn.svm.nuclear.certificate import nuclear_bounds, polish_dual, polish_primal
 
     X, z, v, Y = instance(10, 5, 10, seed)
     problem = constraints(X, optimal_selection(X, Y, v), z)
@@ -416,10 +419,10 @@ def test_polish_removes_the_first_order_errors_of_both_bounds(seed):
     y = ref.multipliers.copy()
     y[ref.support] *= 1 + 1e-6 * rng.standard_normal(len(ref.support))
     upper, lower, _ = nuclear_bounds(problem, W, y)
-    W_polished, rank = _polish_primal(problem, W, y)
+    W_polished, rank = polish_primal(problem, W, y)
     assert rank == ref.rank
     polished_upper, polished_lower, _ = nuclear_bounds(problem, W_polished,
-                                                       _polish_dual(problem, y, rank))
+                                                       polish_dual(problem, y, rank))
     assert (upper - lower) / upper > 1e-7  # first order in the 1e-6 perturbation
     assert low_ref <= polished_upper and polished_lower <= ref.objective  # still bounds
     assert (polished_upper - polished_lower) / polished_upper <= ref.certificate + 1e-9
@@ -427,15 +430,15 @@ def test_polish_removes_the_first_order_errors_of_both_bounds(seed):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_full_newton_step_certifies_before_the_damped_iterates(seed):
-    from rfattn.svm import nuclear
-    from rfattn.svm.nuclear import nuclear_bounds
+    from rfattn.svm.nuclear import Tolerances, interior_point, nuclear_bounds
 
     X, z, v, Y = instance(10, 5, 10, seed)
     problem = constraints(X, optimal_selection(X, Y, v), z)
     scale = float(np.median(np.linalg.norm(problem.A, axis=1)))
+    endgame = Tolerances.from_gap_tol(1e-8).endgame
     first = {}  # position on the path of the first point certified to 1e-9, by kind
-    for k, point in enumerate(nuclear._central_path(problem.A / scale, problem.left / scale,
-                                                    problem.right, problem.shape)):
+    for k, point in enumerate(interior_point.central_path(problem.A / scale, problem.left / scale,
+                                                          problem.right, problem.shape, endgame)):
         W, y, _ = point.solution()
         upper, lower, _ = nuclear_bounds(problem, W / scale, y / scale)
         if (upper - lower) / upper <= 1e-9:
@@ -446,7 +449,7 @@ def test_full_newton_step_certifies_before_the_damped_iterates(seed):
 
 
 def _dense_jacobian(problem, rows, y_S, P, Q):
-    """Jacobian of the Newton map F of ``_newton`` at (y_S, P, Q), built entry by entry."""
+    """Jacobian of the Newton map F of ``newton`` at (y_S, P, Q), built entry by entry."""
     (d1, d2), r, k = problem.shape, P.shape[1], len(rows)
     G = (rows.T @ y_S).reshape(d1, d2)
     C = np.hstack([np.stack([(a.reshape(d1, d2) @ Q).ravel() for a in rows]),
@@ -474,7 +477,8 @@ def _newton_setting(seed=2):
 
 
 def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
-    from rfattn.svm.nuclear import _newton, nuclear_bounds
+    from rfattn.svm.nuclear import nuclear_bounds
+    from rfattn.svm.nuclear.newton import newton
 
     problem, ref, _, _, _ = _newton_setting()
     rng = np.random.default_rng(0)
@@ -485,7 +489,7 @@ def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
     gaps = {}
     for name, support in (("true", ref.support), ("one more", np.append(ref.support, loose))):
         gaps[name] = []
-        for W_newton, y_newton, _ in _newton(problem, W, y, support, steps=6):
+        for W_newton, y_newton, _ in newton(problem, W, y, support, steps=6):
             upper, lower, _ = nuclear_bounds(problem, W_newton, y_newton)
             assert ref.details["lower_bound"] <= upper and lower <= ref.objective
             gaps[name].append((upper - lower) / upper)
@@ -494,12 +498,12 @@ def test_newton_converges_quadratically_and_drops_a_wrong_support_row():
 
 
 def test_rotations_span_the_null_space_of_the_newton_jacobian():
-    from rfattn.svm.nuclear import _rotations
+    from rfattn.svm.nuclear.newton import rotations
 
     problem, ref, P, Q, J = _newton_setting()
     r, k = ref.rank, len(ref.support)
     assert r >= 3
-    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
+    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), rotations(P, Q)])
     singular = np.linalg.svd(J, compute_uv=False)
     assert np.sum(singular < 1e-8 * singular[0]) == r * (r - 1) // 2  # singular: rotations only
     assert np.abs(J @ E).max() <= 1e-8 * np.abs(E).max()
@@ -508,20 +512,20 @@ def test_rotations_span_the_null_space_of_the_newton_jacobian():
 
 
 def test_newton_step_equals_the_bordered_system_solved_densely():
-    from rfattn.svm.nuclear import _newton, _rotations
+    from rfattn.svm.nuclear.newton import newton, rotations
 
     problem, ref, _, _, _ = _newton_setting()
     rng = np.random.default_rng(1)
     W = ref.W + 1e-3 * np.abs(ref.W).max() * rng.standard_normal(ref.W.shape)
     y = ref.multipliers * (1 + 1e-3 * rng.standard_normal(problem.n_constraints))
-    W_step, y_step, _ = next(_newton(problem, W, y, ref.support, steps=1))
+    W_step, y_step, _ = next(newton(problem, W, y, ref.support, steps=1))
     # reference: the full bordered system [[J, E], [E^T, 0]] (d, nu) = (-F, 0) with numpy
     r, k, rows = ref.rank, len(ref.support), problem.A[ref.support]
     (d1, d2), n_P = problem.shape, problem.shape[0] * ref.rank
     P, Q = _balanced_factors(W, r)
     y_S = y[ref.support]
     J, G = _dense_jacobian(problem, rows, y_S, P, Q)
-    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), _rotations(P, Q)])
+    E = np.vstack([np.zeros((k, r * (r - 1) // 2)), rotations(P, Q)])
     system = np.block([[J, E], [E.T, np.zeros((E.shape[1],) * 2)]])
     F = np.concatenate([rows @ (P @ Q.T).ravel() - 1, (G @ Q - P).ravel(), (G.T @ P - Q).ravel()])
     step = np.linalg.solve(system, -np.concatenate([F, np.zeros(E.shape[1])]))
@@ -532,7 +536,8 @@ def test_newton_step_equals_the_bordered_system_solved_densely():
 
 
 def test_newton_adds_a_missing_support_row():
-    from rfattn.svm.nuclear import _newton, nuclear_bounds
+    from rfattn.svm.nuclear import nuclear_bounds
+    from rfattn.svm.nuclear.newton import newton
 
     problem, ref, _, _, _ = _newton_setting()
     rng = np.random.default_rng(0)
@@ -540,7 +545,7 @@ def test_newton_adds_a_missing_support_row():
     y = ref.multipliers * (1 + 1e-4 * rng.standard_normal(problem.n_constraints))
     missing = ref.support[np.argmin(ref.multipliers[ref.support])]  # as an iterate misses it
     gaps = []
-    for W_newton, y_newton, _ in _newton(problem, W, y, np.setdiff1d(ref.support, missing),
+    for W_newton, y_newton, _ in newton(problem, W, y, np.setdiff1d(ref.support, missing),
                                          steps=6):
         upper, lower, _ = nuclear_bounds(problem, W_newton, y_newton)
         assert ref.details["lower_bound"] <= upper and lower <= ref.objective

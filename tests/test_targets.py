@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rfattn.experiment import ConfigError
+from rfattn.core import ConfigError
 from rfattn.rfa import make_target, sample_tokens
 from rfattn.rfa.targets import hermite_e
 

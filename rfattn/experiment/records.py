@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .runtime import get_logger
+from ..core.runtime import get_logger
 
 ROWS_FILE = "rows.csv"
 RUN_FILE = "run.json"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..experiment.checks import ConfigError, positive_ints
-from ..experiment.runtime import progress
+from ..core.checks import ConfigError, positive_ints
+from ..core.runtime import progress
 
 
 def check_lambdas(lambdas) -> Tensor:

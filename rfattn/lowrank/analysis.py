@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..experiment.checks import ConfigError, choice, real
+from ..core.checks import ConfigError, choice, real
 
 ORDERS = ("small", "large", "random")
 RANKINGS = ("sign", "global")

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..experiment.checks import ConfigError, choice, nonnegative, positive_int, real
-from ..experiment.runtime import generator
+from ..core.checks import ConfigError, choice, nonnegative, positive_int, real
+from ..core.runtime import generator
 
 NOISES = ("bounded", "gaussian")
 MIXES = ("token", "sample")

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..experiment.checks import ConfigError, choice, nonnegative, positive, positive_int
+from ..core.checks import ConfigError, choice, nonnegative, positive, positive_int
 
 MATRICES = ("q", "k", "v", "o")
 METHODS = ("full", "lora", "pissa", "svfit", "sorsa")

@@ -19,8 +19,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ..experiment.checks import ConfigError, choice, positive, positive_int
-from ..experiment.runtime import generator, resolve_device, resolve_dtype
+from ..core.checks import ConfigError, choice, positive, positive_int
+from ..core.runtime import generator, resolve_device, resolve_dtype
 from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
                        prune_mask, span_energy, stable_rank, truncate)
 from .data import PatternData, orthonormal_patterns, sample

@@ -39,7 +39,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..experiment.checks import ConfigError, choice, nonnegative, positive_int
+from ..core.checks import ConfigError, choice, nonnegative, positive_int
+from ..linalg.blocks import block_rows
+from ..linalg.kernels import arccos_angular_
 
 CLOSED_FORM = ("relu", "erf", "identity")
 QUADRATURE = {
@@ -87,10 +89,9 @@ def _expectations(activation, k12: Tensor, k1: Tensor, k2: Tensor, points: int,
     tiny = torch.finfo(k12.dtype).tiny
     norm = torch.outer(k1.sqrt(), k2.sqrt())
     cos = k12.div(norm.clamp_min(tiny)).clamp_(-1.0, 1.0)
-    if activation == "relu":  # in place: one n1 x n2 temporary per line at most
-        pi_minus_theta = torch.arccos(cos).neg_().add_(math.pi)
-        ee = (cos * cos).neg_().add_(1.0).clamp_(min=0.0).sqrt_()
-        ee.addcmul_(pi_minus_theta, cos).mul_(norm).div_(2 * math.pi)
+    if activation == "relu":  # arc-cosine kernels, in place on cos
+        ee, pi_minus_theta = arccos_angular_(cos, keep_j0=True)
+        ee.mul_(norm).div_(2 * math.pi)
         return ee, pi_minus_theta.div_(2 * math.pi), k1 / 2, k2 / 2
     if activation == "erf":
         a1, a2 = 1 + 2 * k1, 1 + 2 * k2
@@ -106,7 +107,7 @@ def _expectations(activation, k12: Tensor, k1: Tensor, k2: Tensor, points: int,
     s1, s2 = k1.sqrt(), k2.sqrt()
     ee, dd = torch.empty_like(k12), torch.empty_like(k12)
     n2 = k12.shape[1]
-    step = max(1, block_bytes // (k12.element_size() * n2 * points * points * 4))
+    step = block_rows(k12.element_size() * n2 * points * points * 4, block_bytes)
     for s in range(0, k12.shape[0], step):
         e = slice(s, s + step)
         c = cos[e][..., None, None]

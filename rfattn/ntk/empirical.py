@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-from ..experiment.checks import ConfigError, choice
-from ..experiment.runtime import available_memory, progress
+from ..core.checks import ConfigError, choice
+from ..core.runtime import available_memory, progress
+from ..linalg.blocks import block_rows
 from ..linalg.montecarlo import RunningMean
 
 MODES = ("full", "trace", "diagonal")
@@ -129,7 +130,7 @@ class EmpiricalNTK:
         """Examples per tile so that two tiles of Jacobians (and the temporaries of building
         one) fit in the memory budget."""
         per_row = outputs * self.num_params * torch.finfo(self.dtype).bits // 8
-        return max(1, int(self.memory_bytes // (4 * per_row)))
+        return block_rows(4 * per_row, self.memory_bytes)
 
     def __call__(self, x1: Tensor, x2: Tensor | None = None, mode: str = "trace",
                  method: str = "auto", block_rows: int | None = None) -> Tensor:

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..experiment.checks import choice, nonnegative, positive_int
+from ..core.checks import choice, nonnegative, positive_int
 from ..rfa.features import RandomFeatureAttention
 from .analytic import PARAMETERIZATIONS
 

@@ -22,8 +22,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..experiment.checks import choice, positive_int
-from ..rfa.kernels import relu_arccos_kernel
+from ..core.checks import choice, positive_int
+from ..linalg.kernels import relu_arccos_kernel
 
 FUNCTIONS = ("exp", "cos", "sin", "relu")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..experiment.checks import ConfigError
+from ..core.checks import ConfigError
 
 
 @dataclass

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..experiment.checks import choice, positive, positive_int, positive_ints
-from ..experiment.runtime import generator, resolve_device, resolve_dtype
+from ..core.checks import choice, positive, positive_int, positive_ints
+from ..core.runtime import generator, resolve_device, resolve_dtype
 from . import random_features
 from .analytic import fc_kernels
 from .empirical import EmpiricalNTK

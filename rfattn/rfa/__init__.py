@@ -10,13 +10,13 @@ Public surface::
 """
 
 from .features import RandomFeatureAttention, RandomFeatureMLP
-from .kernels import monte_carlo_attention_kernel, relu_arccos_kernel, rfa_relu_kernel
+from .kernels import monte_carlo_attention_kernel, rfa_relu_kernel
 from .sampling import augment, sample_query_key, sample_tokens
 from .study import run_rfa_job
 from .targets import TARGETS, Target, make_target
 
 __all__ = [
     "RandomFeatureAttention", "RandomFeatureMLP", "TARGETS", "Target", "augment", "make_target",
-    "monte_carlo_attention_kernel", "relu_arccos_kernel", "rfa_relu_kernel", "run_rfa_job",
+    "monte_carlo_attention_kernel", "rfa_relu_kernel", "run_rfa_job",
     "sample_query_key", "sample_tokens",
 ]

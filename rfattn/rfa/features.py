@@ -24,19 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..experiment.checks import choice, positive, positive_int
+from ..core.checks import choice, positive, positive_int
+from ..linalg.blocks import block_rows
 from .sampling import augment, sample_query_key
 
 ACTIVATIONS = ("relu", "softmax")
-def block_rows(bytes_per_row: int, budget_bytes: int | None, device: torch.device) -> int:
-    """Rows per block so that one temporary stays within ``budget_bytes``.
-
-    Default budget: 4 MiB on the CPU (blocks stay in cache: 3x faster than 256 MiB blocks for
-    RFA features), 256 MiB on a GPU (few kernel launches). Memory stays bounded either way.
-    """
-    if budget_bytes is None:
-        budget_bytes = (256 if device.type == "cuda" else 4) * 2**20
-    return max(1, int(budget_bytes // max(1, bytes_per_row)))
 
 
 def _check_tokens(x0: Tensor, X: Tensor, d: int | None = None) -> None:

@@ -28,21 +28,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..experiment.checks import nonnegative, positive_int
-from ..experiment.runtime import progress
+from ..core.checks import nonnegative, positive_int
+from ..core.runtime import progress
+from ..linalg.blocks import block_rows
+from ..linalg.kernels import arccos_angular_
 from ..linalg.montecarlo import RunningMean
-from .features import RandomFeatureAttention, block_rows
+from .features import RandomFeatureAttention
 from .sampling import augment
-
-
-def relu_arccos_kernel(inner: Tensor, sq_norm_product: Tensor, variance: float = 1.0) -> Tensor:
-    r""":math:`\mathbb E[\mathrm{ReLU}\langle w,u\rangle\mathrm{ReLU}\langle w,u'\rangle]`,
-    :math:`w\sim\mathcal N(0, s^2 I)`, from :math:`\langle u,u'\rangle` and
-    :math:`\|u\|^2\|u'\|^2`. Stable for equal or nearly equal inputs (clamped angle)."""
-    norm_product = sq_norm_product.sqrt()
-    cos = (inner / norm_product.clamp_min(torch.finfo(inner.dtype).tiny)).clamp(-1.0, 1.0)
-    sin_part = (sq_norm_product - inner * inner).clamp_min(0.0).sqrt()
-    return variance / (2 * math.pi) * (sin_part + (math.pi - torch.arccos(cos)) * inner)
 
 
 def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
@@ -54,7 +46,7 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
     :math:`\frac{s^2}{2\pi}\|\tilde x_0\|\|\tilde x_0'\|\,\|\tilde x_i\|^2\|\tilde x'_j\|^2
     c_{ij}\,J(c_q c_{ij})`, :math:`J(c)=\sqrt{1-c^2}+(\pi-\arccos c)\,c`. Rows are done in
     blocks of ``block_bytes`` per temporary (default: cache-sized on the CPU, large on a GPU;
-    see :func:`~rfattn.rfa.features.block_rows`); with ``x0b=None`` the symmetric Gram
+    see :func:`~rfattn.linalg.blocks.block_rows`); with ``x0b=None`` the symmetric Gram
     matrix of the first argument is built from its upper blocks only.
     """
     variance = nonnegative("qk_variance", variance)
@@ -78,10 +70,7 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
         e = min(s + step, na)
         c0 = s if symmetric else 0  # columns left of the diagonal block come by symmetry
         ck = (ua[s * N:e * N] @ ub[c0 * N:].T).view(e - s, N, nb - c0, N)
-        t = ck * cq[s:e, c0:][:, None, :, None]
-        acos = torch.arccos(t.clamp_(-1.0, 1.0))
-        acos.neg_().add_(math.pi).mul_(t)
-        t.mul_(t).neg_().add_(1.0).clamp_(min=0.0).sqrt_().add_(acos)
+        t, _ = arccos_angular_(ck * cq[s:e, c0:][:, None, :, None])
         ck.mul_(wa[s * N:e * N].view(e - s, N, 1, 1)).mul_(wb[c0 * N:].view(1, 1, nb - c0, N))
         block = (t.mul_(ck)).sum((1, 3)).mul_(qna[s:e, None] * qnb[None, c0:] * scale)
         out[s:e, c0:] = block

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..experiment.checks import ConfigError, choice, nonnegative, positive_int
+from ..core.checks import ConfigError, choice, nonnegative, positive_int
 
 TOKEN_DISTRIBUTIONS = ("sphere", "gaussian")
 QK_MEANS = ("zero", "biased")

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..experiment.checks import (ConfigError, choice, fits_in_memory, nonnegative,
+from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative,
                                  positive_int, positive_ints, real)
-from ..experiment.runtime import (available_memory, generator, get_logger, resolve_device,
+from ..core.runtime import (available_memory, generator, get_logger, resolve_device,
                                   resolve_dtype)
 from ..linalg.ridge import prefix_kernel_ridge_paths, prefix_ridge_paths
 from .features import RandomFeatureAttention, RandomFeatureMLP

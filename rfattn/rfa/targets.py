@@ -28,8 +28,8 @@ import torch
 from scipy import integrate, special
 from torch import Tensor
 
-from ..experiment.checks import ConfigError, choice, positive_int
-from ..experiment.runtime import generator
+from ..core.checks import ConfigError, choice, positive_int
+from ..core.runtime import generator
 from .sampling import TOKEN_DISTRIBUTIONS, sample_tokens
 
 TARGETS = ("single_key", "query_key", "similarity", "two_key")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..experiment.checks import ConfigError, choice, positive, positive_int
+from ..core.checks import ConfigError, choice, positive, positive_int
 
 LOSSES = ("logistic", "exponential", "correlation")
 HEADS = ("linear", "relu")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..experiment.checks import ConfigError, choice
+from ..core.checks import ConfigError, choice
 
 ATTENTIONS = ("cross", "self", "seq2seq", "causal")
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..experiment.checks import ConfigError, choice, positive, positive_int
-from ..experiment.runtime import generator, resolve_device
+from ..core.checks import ConfigError, choice, positive, positive_int
+from ..core.runtime import generator, resolve_device
 from .dynamics import (correlation, random_data, saturation, softmax_scores,
                        train_attention)
 from .nuclear import solve_nuclear

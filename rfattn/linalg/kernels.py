@@ -1,0 +1,71 @@
+r"""Arc-cosine kernels (Cho and Saul 2009, "Kernel Methods for Deep Learning"), written once.
+
+For :math:`w\sim\mathcal N(0, s^2 I)` and inputs at angle :math:`\theta`,
+:math:`\cos\theta = \langle u,u'\rangle/(\|u\|\|u'\|)`,
+
+.. math::
+    \mathbb E[\mathrm{ReLU}\langle w,u\rangle\,\mathrm{ReLU}\langle w,u'\rangle]
+        = \frac{s^2}{2\pi}\,\|u\|\|u'\|\,J_1(\cos\theta), \qquad
+    \mathbb E[\mathbf 1\{\langle w,u\rangle>0\}\,\mathbf 1\{\langle w,u'\rangle>0\}]
+        = \frac{J_0(\cos\theta)}{2\pi},
+
+with the angular parts :math:`J_0(c) = \pi - \arccos c` and
+:math:`J_1(c) = \sqrt{1-c^2} + (\pi - \arccos c)\,c`. The infinite-head RFA kernel
+(:mod:`rfattn.rfa.kernels`), the ReLU NNGP/NTK recursion (:mod:`rfattn.ntk.analytic`) and the
+ReLU random features (:mod:`rfattn.ntk.random_features`) all use these functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def arccos_angular_(cos: Tensor, keep_j0: bool = False) -> tuple[Tensor, Tensor | None]:
+    r"""Angular parts of the arc-cosine kernels, computed in place on ``cos``.
+
+    Parameters
+    ----------
+    cos : Tensor
+        Cosines of the angles; clipped to [-1, 1] in place, then overwritten with
+        :math:`J_1`. Large blocks therefore cost one temporary, not three.
+    keep_j0 : bool
+        Also return :math:`J_0(c) = \pi - \arccos c` (a second tensor).
+
+    Returns
+    -------
+    (Tensor, Tensor or None)
+        :math:`J_1(c) = \sqrt{1-c^2} + (\pi-\arccos c)\,c` (the storage of ``cos``) and
+        :math:`J_0(c)` or None.
+    """
+    cos = cos.clamp_(-1.0, 1.0)
+    j0 = torch.arccos(cos).neg_().add_(math.pi)
+    j0_cos = j0 * cos if keep_j0 else j0.mul_(cos)
+    j1 = cos.mul_(cos).neg_().add_(1.0).clamp_(min=0.0).sqrt_().add_(j0_cos)
+    return j1, (j0 if keep_j0 else None)
+
+
+def relu_arccos_kernel(inner: Tensor, sq_norm_product: Tensor, variance: float = 1.0) -> Tensor:
+    r""":math:`\mathbb E[\mathrm{ReLU}\langle w,u\rangle\mathrm{ReLU}\langle w,u'\rangle]` for
+    :math:`w\sim\mathcal N(0, s^2 I)` (the first-order arc-cosine kernel).
+
+    Parameters
+    ----------
+    inner : Tensor
+        :math:`\langle u, u'\rangle`, any shape.
+    sq_norm_product : Tensor
+        :math:`\|u\|^2\|u'\|^2`, broadcastable against ``inner``.
+    variance : float
+        The entry variance :math:`s^2` of w.
+
+    Returns
+    -------
+    Tensor
+        :math:`\frac{s^2}{2\pi}\|u\|\|u'\|\,J_1(\cos\theta)`; 0 where a norm is 0.
+    """
+    norm_product = sq_norm_product.sqrt()
+    cos = inner / norm_product.clamp_min(torch.finfo(inner.dtype).tiny)
+    j1, _ = arccos_angular_(cos)
+    return j1.mul_(norm_product).mul_(variance / (2 * math.pi))
