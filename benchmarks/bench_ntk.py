@@ -10,7 +10,8 @@
   not run there);
 - ``analytic``: a 4096 x 4096 NTK of a depth-10 ReLU network.
 
-Each measurement runs in a fresh process, after a warm-up call on 4 inputs. Writes ``benchmarks/results/ntk[_cuda].json``.
+Each measurement runs in a fresh process, after a warm-up call on 4 inputs. Writes
+``benchmarks/results/ntk[_cuda].json``.
 """
 
 from __future__ import annotations

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 
 from rfattn.core import generator
-from rfattn.svm import constraints, solve_cvxpy, solve_frobenius
-from rfattn.svm import solve_nuclear
+from rfattn.svm import constraints, solve_cvxpy, solve_frobenius, solve_nuclear
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from rfattn.experiment import Claim
-from rfattn.experiment.plotting import lines_over_seeds, save_figure, set_style
+from rfattn.experiment.plotting import figure_name_for, lines_over_seeds, save_figure, set_style
 
 from .sweeps import reproduce_steps
 
@@ -20,18 +20,18 @@ STUDY = "lowrank"
 PAPER = ("Li, Wang, Zhang, Liu, Chen (2024), Learning on Transformers is Provable Low-Rank and "
          "Sparse: A One-layer Analysis, arXiv 2406.17167")
 BEYOND = "beyond the paper: low-rank adapters (LoRA, PiSSA, SVFit, SORSA) on the same model"
-SWEEPS = ("patterns", "noise", "adapters")
+SWEEPS = ("lowrank_patterns", "lowrank_noise", "lowrank_adapters")
 PRUNE_RATE = 0.5
 ONE_POINT = 0.01
 CLEAR_HARM = 0.02  # [ours] "hurts clearly": twice the one-point tolerance of the harmless side
 
 
 def _part(rows: pd.DataFrame, sweep: str, analysis: str) -> pd.DataFrame:
-    part = rows[rows.sweep.str.startswith(f"{STUDY}_{sweep}_") & (rows.analysis == analysis)]
+    part = rows[(rows.sweep == f"{STUDY}_{sweep}") & (rows.analysis == analysis)]
     if part.empty:
         raise ValueError(f"no {analysis} rows in the {sweep} sweep")
     part = part.dropna(axis=1, how="all").copy()
-    for col in ("K", "r", "index", "step", "seed"):
+    for col in ("K", "r", "index", "step", "seed", "d", "N", "n"):
         if col in part and part[col].notna().all():
             part[col] = part[col].astype(int)
     return part
@@ -51,7 +51,7 @@ def spectra(rows, figures_dir) -> list[Claim]:
     grid.set_axis_labels("i", "sigma_i / sigma_1")
     grid.figure.suptitle("Singular values of the trained updates; 2K label-relevant patterns",
                          y=1.03)
-    name = "lowrank_update_spectra_vs_K.png"
+    name = figure_name_for(sp, STUDY, "update_spectra_vs_K", "d", "N", "n")
     save_figure(grid, figures_dir / name)
     ranks = _ranks(rows, "patterns")
     K = ranks.index.get_level_values("K")
@@ -125,7 +125,7 @@ def truncation(rows, figures_dir) -> list[Claim]:
                             palette="viridis")
     grid.set_axis_labels("rank r of the truncated updates of W_Q, W_K, W_V", "test value")
     grid.figure.suptitle("W(0) + [Delta W]_r: test error and hinge loss", y=1.03)
-    name = "lowrank_truncation_vs_r.png"
+    name = figure_name_for(tr, STUDY, "truncation_vs_r", "d", "N", "n")
     save_figure(grid, figures_dir / name)
     err = tr[tr.metric == "test_error"].pivot_table(index=["K", "seed"], columns="r",
                                                     values="value")
@@ -147,14 +147,14 @@ def pruning(rows, figures_dir) -> list[Claim]:
                             logx=False, logy=False)
     grid.set_axis_labels("share of W_O rows pruned", "test value")
     grid.figure.suptitle("Pruning W_O rows by magnitude (tau = 0.6, lr = 0.3)", y=1.03)
-    name = "lowrank_pruning_curves.png"
+    name = figure_name_for(hard, STUDY, "pruning_curves", "d", "N", "n", tau=0.6, lr=0.3)
     save_figure(grid, figures_dir / name)
     norms = pd.concat([_part(rows, "noise", "row_norms"), _part(rows, "patterns", "row_norms")])
     norms["setting"] = [f"K={k:g}, tau={t:g}, lr={lr:g}" for k, t, lr in
                         zip(norms.K, norms.tau, norms.lr)]
     g = lines_over_seeds(norms, x="index", hue="setting", logx=False, logy=True, height=3.6)
     g.set_axis_labels("row of W_O (sorted)", "||W_O row|| / largest")
-    save_figure(g, figures_dir / "lowrank_sorted_row_norms.png")
+    save_figure(g, figures_dir / figure_name_for(norms, STUDY, "sorted_row_norms", "d", "N"))
     sign = hard[(hard.ranking == "sign") & (hard.metric == "test_error")]
     at = sign.pivot_table(index="seed", columns=["order", "rate"], values="value")
     base = at[("small", 0.0)]
@@ -186,7 +186,7 @@ def attention_mass(rows, figures_dir) -> list[Claim]:
     grid.set_axis_labels("SGD step", "")
     grid.figure.suptitle("Attention on the sample's own label-relevant tokens, test error and "
                          "hinge loss during training", y=1.03)
-    name = "lowrank_attention_mass_history.png"
+    name = figure_name_for(h, STUDY, "attention_mass_history", "d", "N", "n")
     save_figure(grid, figures_dir / name)
     mass = h[h.metric == "attention_mass"].pivot_table(index=["K", "seed"], columns="step",
                                                        values="value")
@@ -213,7 +213,7 @@ def adapters(rows, figures_dir) -> list[Claim]:
     ax.set(xlabel="adapter rank r", ylabel="test error",
            title=f"Rank-r adapters from W(0), {2 * K} label-relevant patterns")
     ax.legend()
-    name = "lowrank_adapters_vs_r.png"
+    name = figure_name_for(ad, STUDY, "adapters_vs_r", "d", "N", "n", "K")
     save_figure(fig, figures_dir / name)
     lora = ad[(ad.method == "lora") & (ad.r >= 2 * K)].set_index(["r", "seed"]).value
     gap = (lora - full.reindex(lora.index.get_level_values("seed")).values).max()
@@ -229,5 +229,5 @@ def adapters(rows, figures_dir) -> list[Claim]:
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               figures_dir: str | Path = "figures", launcher: str = "joblib",
               overrides: list[str] | None = None) -> list[Claim]:
-    return reproduce_steps(STUDY, SWEEPS, (spectra, truncation, pruning, attention_mass, adapters), scale, out_root,
-                           figures_dir, launcher, overrides)
+    return reproduce_steps(STUDY, SWEEPS, (spectra, truncation, pruning, attention_mass, adapters),
+                           scale, out_root, figures_dir, launcher, overrides)

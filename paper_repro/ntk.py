@@ -1,6 +1,7 @@
 """Jacot, Gabriel, Hongler (2018) and Sehanobish et al. (2024): NTK figures and measured claims.
 
-Sweeps: ``conf/experiment/ntk_{fig1,fig2,fig3,convergence,random_features}_{quick,full}.yaml``.
+Sweeps: ``conf/experiment/ntk_{kernel_drift,gaussian_limit,mode_decay,width_convergence,
+random_features}_{quick,full}.yaml`` (Jacot Fig 1, 2, 3, the width convergence and SNNK).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rfattn.experiment import Claim
-from rfattn.experiment.plotting import lines_over_seeds, save_figure, set_style
+from rfattn.experiment.plotting import figure_name_for, lines_over_seeds, save_figure, set_style
 
 from .sweeps import reproduce_steps
 
@@ -20,13 +21,14 @@ STUDY = "ntk"
 JACOT = ("Jacot, Gabriel, Hongler (2018), Neural Tangent Kernel: Convergence and "
          "Generalization in Neural Networks, NeurIPS")
 SNNK = "Sehanobish et al. (2024), Scalable Neural Network Kernels, ICLR"
-SWEEPS = ("fig1", "fig2", "fig3", "convergence", "random_features")
+SWEEPS = ("ntk_kernel_drift", "ntk_gaussian_limit", "ntk_mode_decay", "ntk_width_convergence",
+          "ntk_random_features")
 
 
 def _part(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
     """One kind's rows, without the columns of other kinds (joining made them float)."""
     part = rows[rows.kind == kind].dropna(axis=1, how="all").copy()
-    for col in ("width", "depth", "m", "index"):
+    for col in ("width", "depth", "m", "index", "n", "d"):
         if col in part and part[col].notna().all():
             part[col] = part[col].astype(int)
     return part
@@ -41,13 +43,13 @@ def _slope(x, y) -> float:
 
 
 def fig1(rows, figures_dir) -> list[Claim]:
-    df = _part(rows, "fig1")
+    df = _part(rows, "kernel_drift")
     grid = lines_over_seeds(df, x="angle", hue="phase", col="width", logx=False, logy=False,
                             hue_order=["init", "trained", "limit"], height=3.4)
     grid.set_axis_labels("angle g of x = (cos g, sin g)", "Theta(x0, x)")
     grid.figure.suptitle("NTK on the circle, L=4, beta=0.1: 10 inits, before and after 200 "
                          "steps", y=1.03)
-    name = "ntk_fig1_kernel_vs_angle_L4.png"
+    name = figure_name_for(df, STUDY, "fig1_kernel_vs_angle", "depth")
     save_figure(grid, figures_dir / name)
     widths = sorted(df.width.unique())
     statement_v = "wider networks have a less variable NTK at initialization"
@@ -79,7 +81,7 @@ def fig1(rows, figures_dir) -> list[Claim]:
 
 
 def fig2(rows, figures_dir) -> list[Claim]:
-    df = _part(rows, "fig2")
+    df = _part(rows, "gaussian_limit")
     widths = sorted(df.width.unique())
     fig, axes = plt.subplots(1, len(widths), figsize=(5 * len(widths), 3.6), squeeze=False)
     set_style()
@@ -100,7 +102,7 @@ def fig2(rows, figures_dir) -> list[Claim]:
         inside = nets[ok].ge(limits[10][ok], axis=0) & nets[ok].le(limits[90][ok], axis=0)
         worst.append(float(inside.values.mean()))
     axes[0][0].legend(fontsize=7)
-    name = "ntk_fig2_outputs_vs_limit.png"
+    name = figure_name_for(df, STUDY, "fig2_outputs_vs_limit", "depth")
     save_figure(fig, figures_dir / name)
     return [Claim("fig2-matches-limit", STUDY, JACOT,
                   "trained networks of both widths follow the limiting Gaussian process",
@@ -115,7 +117,7 @@ def fig2(rows, figures_dir) -> list[Claim]:
 
 
 def fig3(rows, figures_dir) -> list[Claim]:
-    df = _part(rows, "fig3")
+    df = _part(rows, "mode_decay")
     widths = sorted(df.width.unique())
     err = df[df.metric == "error"].copy()
     err["abs value"] = err.value.abs()
@@ -124,10 +126,10 @@ def fig3(rows, figures_dir) -> list[Claim]:
     grid.set_axis_labels("t (learning rate x steps)", "|error component|")
     grid.figure.suptitle("8x8 digits (scikit-learn, standing in for MNIST): error along the "
                          "2nd kernel principal component", y=1.03)
-    name = "ntk_fig3_digits_pc2.png"
+    name = figure_name_for(df, STUDY, "fig3_digits_pc2", "depth", "n")
     save_figure(grid, figures_dir / name)
     ratios, ortho, eig = {}, {}, {}
-    for (width, seed), d in df.groupby(["width", "seed"]):
+    for (width, _), d in df.groupby(["width", "seed"]):
         lam = d[(d.phase == "eigenvalue")].sort_values("index").value.to_numpy()
         eig[width] = lam
         along = d[d.phase == "along f2"].sort_values("t")
@@ -157,13 +159,13 @@ def fig3(rows, figures_dir) -> list[Claim]:
 
 
 def convergence(rows, figures_dir) -> list[Claim]:
-    df = _part(rows, "convergence")
+    df = _part(rows, "width_convergence")
     grid = lines_over_seeds(df, x="width", height=3.6)
     mean = df.groupby("width").value.mean()
     slope = _slope(mean.index, mean.values)
     grid.set_axis_labels("width", "|Theta_emp - Theta_inf|_F / |Theta_inf|_F")
     grid.figure.suptitle(f"empirical -> analytic NTK (depth 3, ReLU): slope {slope:.2f}", y=1.03)
-    name = "ntk_convergence_vs_width.png"
+    name = figure_name_for(df, STUDY, "convergence_vs_width", "depth", "n", "d")
     save_figure(grid, figures_dir / name)
     return [Claim("empirical-ntk-converges", STUDY, JACOT,
                   "the empirical NTK converges to the analytic one like width^(-1/2)",
@@ -177,7 +179,7 @@ def random_feature_error(rows, figures_dir) -> list[Claim]:
     df = _part(rows, "random_features")
     grid = lines_over_seeds(df, x="m", hue="function", height=3.6)
     grid.set_axis_labels("m (random features)", "pointwise MSE")
-    name = "ntk_random_features_error.png"
+    name = figure_name_for(df, STUDY, "random_features_error", "n", "d")
     slopes = {fn: _slope(d.groupby("m").value.mean().index, d.groupby("m").value.mean().values)
               for fn, d in df.groupby("function")}
     grid.figure.suptitle("universal random features: " + ", ".join(
@@ -193,5 +195,5 @@ def random_feature_error(rows, figures_dir) -> list[Claim]:
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               figures_dir: str | Path = "figures", launcher: str = "joblib",
               overrides: list[str] | None = None) -> list[Claim]:
-    return reproduce_steps(STUDY, SWEEPS, (fig1, fig2, fig3, convergence, random_feature_error), scale, out_root,
-                           figures_dir, launcher, overrides)
+    return reproduce_steps(STUDY, SWEEPS, (fig1, fig2, fig3, convergence, random_feature_error),
+                           scale, out_root, figures_dir, launcher, overrides)

@@ -14,21 +14,21 @@ import pandas as pd
 import seaborn as sns
 
 from rfattn.experiment import Claim
-from rfattn.experiment.plotting import save_figure, set_style
+from rfattn.experiment.plotting import figure_name_for, save_figure, set_style
 
 from .sweeps import reproduce_steps
 
 STUDY = "svm"
 PAPER = ("Tarzanagh, Li, Thrampoulidis, Oymak (2023), Transformers as Support Vector Machines, "
          "arXiv 2308.16898")
-SWEEPS = ("trajectory", "convergence", "global", "nonlinear", "rank")
-# feasible share of W-SVM(opt), T = 5, from the reference page's measurements
+SWEEPS = ("svm_trajectory", "svm_convergence", "svm_global", "svm_nonlinear", "svm_rank")
+# feasible share of W-SVM(opt), N = 5 tokens (the paper's T), from the reference page's measurements
 REFERENCE_FEASIBLE = {(5, 2): 0.30, (5, 3): 0.87, (5, 4): 1.0, (5, 5): 1.0, (10, 3): 0.13,
                       (10, 4): 0.87, (10, 5): 1.0, (10, 10): 1.0}
 
 
 def _part(rows: pd.DataFrame, sweep: str) -> pd.DataFrame:
-    part = rows[rows.sweep.str.startswith(f"{STUDY}_{sweep}_")]
+    part = rows[rows.sweep == f"{STUDY}_{sweep}"]
     if part.empty:
         raise ValueError(f"no rows in the {sweep} sweep")
     return part.dropna(axis=1, how="all").copy()
@@ -36,15 +36,15 @@ def _part(rows: pd.DataFrame, sweep: str) -> pd.DataFrame:
 
 def trajectories(rows, figures_dir) -> list[Claim]:
     df = _part(rows, "trajectory")
-    cases = sorted({(int(T), int(s)) for T, s in zip(df["T"], df.seed)})
+    cases = sorted({(int(N), int(s)) for N, s in zip(df["N"], df.seed)})
     set_style()
     fig, axes = plt.subplots(1, len(cases), figsize=(3.6 * len(cases), 3.6), squeeze=False)
     colors = sns.color_palette("deep")
-    for ax, (T, seed) in zip(axes[0], cases):
-        one = df[(df["T"] == T) & (df.seed == seed)]
+    for ax, (N, seed) in zip(axes[0], cases):
+        one = df[(df["N"] == N) & (df.seed == seed)]
         tok = one[one.analysis == "token"].pivot_table(index=["i", "t", "optimal"],
                                                        columns="metric", values="value")
-        for (i, t, opt), p in tok.iterrows():
+        for (i, _, opt), p in tok.iterrows():
             ax.scatter(p.x, p.y, color=colors[int(i)], marker="*" if opt else "o",
                        s=120 if opt else 30, zorder=3)
         for par, ls in (("W", "-"), ("KQ", "--")):
@@ -58,15 +58,15 @@ def trajectories(rows, figures_dir) -> list[Claim]:
             for name, mark in (("frobenius", "k"), ("nuclear", "grey")):
                 vec = svm[svm.svm == name].pivot_table(index="i", columns="metric",
                                                        values="value")
-                for i, p in vec.iterrows():
+                for _, p in vec.iterrows():
                     u = np.array([p.x, p.y]) / np.hypot(p.x, p.y)
                     ax.plot([0, u[0]], [0, u[1]], color=mark, lw=0.8, ls=":")
-        ax.set(title=f"T = {T}, seed {seed}", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal")
+        ax.set(title=f"N = {N}, seed {seed}", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal")
     axes[0, 0].legend(fontsize=6, loc="lower left")
     fig.suptitle("W(k) z_i (normalized) under GD on W (solid) and (K, Q) (dashed); dotted: "
                  "Frobenius (black) and nuclear (grey) SVM directions; star: optimal token",
                  fontsize=8)
-    name = "svm_trajectories_2d.png"
+    name = figure_name_for(df, STUDY, "trajectories_2d", "n", "d")
     save_figure(fig, figures_dir / name)
     final = df[df.analysis == "final"]
     w = final[(final.parameterization == "W") & (final.svm == "frobenius")].value
@@ -92,7 +92,7 @@ def convergence(rows, figures_dir) -> list[Claim]:
     sns.lineplot(data=sat, x="step", y="value", hue="parameterization", errorbar=("pi", 50),
                  ax=axes[1])
     axes[1].set(ylabel="mean_i max_t s_it", title="softmax saturation")
-    name = "svm_convergence_e3.png"
+    name = figure_name_for(df, STUDY, "convergence_e3", "n", "N", "d")
     save_figure(fig, figures_dir / name)
     last = corr[corr.step == corr.step.max()].groupby("pair").value
     mean = last.mean()
@@ -130,8 +130,8 @@ def global_share(rows, figures_dir) -> list[Claim]:
     share = share[[c for c in ("global", "local", "neither", "infeasible") if c in share]]
     set_style()
     ax = share.plot(kind="bar", stacked=True, figsize=(5.5, 3.6), colormap="viridis")
-    ax.set(ylabel="share of runs", title="Where GD on W ends (n = 6, T = 8)")
-    name = "svm_global_share_vs_d.png"
+    ax.set(ylabel="share of runs", title="Where GD on W ends (n = 6, N = 8)")
+    name = figure_name_for(df, STUDY, "global_share_vs_d", "n", "N")
     save_figure(ax.figure, figures_dir / name)
     g = share["global"]
     return [Claim("e6-global-share-rises-with-d", STUDY, PAPER,
@@ -155,8 +155,8 @@ def nonlinear(rows, figures_dir) -> list[Claim]:
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     sns.lineplot(data=runs, x="d", y="value", hue="predictor", marker="o", errorbar="se", ax=ax)
     ax.set(yscale="log", ylabel="1 - corr with the final iterate",
-           title="Nonlinear head (n = 3, T = 4): SVM-equivalence")
-    name = "svm_nonlinear_e4.png"
+           title="Nonlinear head (n = 3, N = 4): SVM-equivalence")
+    name = figure_name_for(df, STUDY, "nonlinear_e4", "n", "N")
     save_figure(fig, figures_dir / name)
     mean = runs.pivot_table(index="d", columns="predictor", values="value", aggfunc="mean")
     accepted = df[df.metric == "rejected_no"].groupby("d").value.sum()
@@ -185,13 +185,13 @@ def ranks(rows, figures_dir) -> list[Claim]:
     for ax, n in zip(axes, n_values):
         sns.lineplot(data=rk[rk.n == n], x="d", y="value", hue="solution", style="solution",
                      marker="o", errorbar=None, ax=ax, legend=ax is axes[0])
-        ax.set(title=f"n = {int(n)}, T = 5", ylabel="mean rank")
+        ax.set(title=f"n = {int(n)}, N = 5", ylabel="mean rank")
     feas = inst[inst.metric == "feasible"]
     sns.lineplot(data=feas, x="d", y="value", hue="n", marker="o", errorbar=None, ax=axes[-1])
-    for (n, d), v in REFERENCE_FEASIBLE.items():
+    for (_, d), v in REFERENCE_FEASIBLE.items():
         axes[-1].scatter(d, v, marker="x", color="k")
     axes[-1].set(title="W-SVM(opt) feasible (x: reference)", ylabel="share")
-    name = "svm_rank_vs_d_e5.png"
+    name = figure_name_for(df, STUDY, "rank_vs_d_e5", "N")
     save_figure(fig, figures_dir / name)
     share = feas.groupby(["n", "d"]).value.mean()
     diffs = {k: abs(share[k] - v) for k, v in REFERENCE_FEASIBLE.items() if k in share}
@@ -223,5 +223,6 @@ def ranks(rows, figures_dir) -> list[Claim]:
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               figures_dir: str | Path = "figures", launcher: str = "joblib",
               overrides: list[str] | None = None) -> list[Claim]:
-    return reproduce_steps(STUDY, SWEEPS, (trajectories, convergence, global_share, nonlinear, ranks), scale, out_root,
-                           figures_dir, launcher, overrides)
+    return reproduce_steps(STUDY, SWEEPS, (trajectories, convergence, global_share, nonlinear,
+                                           ranks),
+                           scale, out_root, figures_dir, launcher, overrides)

@@ -7,32 +7,53 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from rfattn.experiment import collect
+from rfattn.experiment.hydra_app import compose
+
+_ABSENT = object()
 
 
-def run_sweeps(study: str, experiments: list[str], out_root: Path, launcher: str,
+def applicable(study: str, experiment: str, overrides: list[str]) -> list[str]:
+    """The overrides whose key the experiment's config has (kinds differ in their keys)."""
+    cfg = compose(study, [f"+experiment={experiment}"])
+    keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)]
+    return [text for text, key in zip(overrides, keys)
+            if key.startswith("hydra") or OmegaConf.select(cfg, key, default=_ABSENT)
+            is not _ABSENT]
+
+
+def run_sweeps(study: str, sweeps: list[str], scale: str, out_root: Path, launcher: str,
                overrides: list[str]) -> pd.DataFrame:
-    """``python -m sims.<study> -m +experiment=E`` for each E; rows tagged with ``sweep``.
+    """``python -m sims.<study> -m +experiment=<sweep>_<scale>`` for each sweep, collected.
 
-    Each sweep lives in ``out_root/<study>/<E>``: running again skips finished jobs.
+    Each sweep lives in ``out_root/<study>/<sweep>_<scale>``: running again skips finished
+    jobs. An override goes to every sweep whose config has its key, and must reach one.
+    Rows are tagged with the sweep's name (without the scale) in column ``sweep``.
     """
+    experiments = [f"{sweep}_{scale}" for sweep in sweeps]
+    chosen = {exp: applicable(study, exp, overrides) for exp in experiments}
+    unused = [o for o in overrides if not any(o in kept for kept in chosen.values())]
+    if unused:
+        raise SystemExit(f"paper_repro: {unused[0]!r} sets a key that no sweep of {study} has")
     tables = []
-    for exp in experiments:
-        sweep_dir = out_root / study / exp
-        cmd = [sys.executable, "-m", f"sims.{study}", "-m", f"+experiment={exp}",
-               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *overrides]
+    for sweep, experiment in zip(sweeps, experiments):
+        sweep_dir = out_root / study / experiment
+        cmd = [sys.executable, "-m", f"sims.{study}", "-m", f"+experiment={experiment}",
+               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *chosen[experiment]]
         subprocess.run(cmd, check=True)
         table = collect(sweep_dir)
-        table["sweep"] = exp
+        table["sweep"] = sweep
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
 def reproduce_steps(study: str, sweeps, steps, scale: str, out_root, figures_dir,
                     launcher: str, overrides: list[str] | None) -> list:
-    """Run ``<study>_<sweep>_<scale>`` for every sweep, then each ``step(rows, figures_dir)``
-    (it draws its figures and returns its claims); returns all claims."""
-    rows = run_sweeps(study, [f"{study}_{s}_{scale}" for s in sweeps], Path(out_root), launcher,
-                      overrides or [])
+    """Run the experiments ``<sweep>_<scale>`` (conf/experiment/), then each
+    ``step(rows, figures_dir)`` (it draws its figure and returns its claims); returns all
+    claims, in the order of the steps."""
+    rows = run_sweeps(study, list(sweeps), scale, Path(out_root), launcher, overrides or [])
     return [claim for step in steps for claim in step(rows, Path(figures_dir))]

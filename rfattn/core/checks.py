@@ -23,6 +23,25 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def nonnegative_int(name: str, value) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0 (got {value!r})")
+    return int(value)
+
+
+def seed_value(name: str, value) -> int:
+    """A seed: an integer >= 0."""
+    return nonnegative_int(name, value)
+
+
+def boolean(name: str, value) -> bool:
+    """``True`` or ``False`` exactly (not a string such as ``maybe``, not 0 or 1)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false (got {value!r})")
+    return value
+
+
 def positive_ints(name: str, values) -> list[int]:
     """A non-empty sequence of integers >= 1, returned sorted ascending without duplicates."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checks import ConfigError, choice
+from .checks import ConfigError, choice, seed_value
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -57,8 +57,7 @@ def generator(seed: int, *stream) -> torch.Generator:
     Different stream names give statistically independent streams (SeedSequence spawning);
     the same name always gives the same stream.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0 (got {seed!r})")
+    seed = seed_value("seed", seed)
     words = np.random.SeedSequence([int(seed), *(_stream_key(s) for s in stream)]).generate_state(2)
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(words[0]) << 31 ^ int(words[1]))

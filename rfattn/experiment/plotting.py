@@ -15,6 +15,39 @@ import seaborn as sns  # noqa: E402
 from .records import atomic_write_bytes  # noqa: E402
 
 
+def figure_name(study: str, what: str, suffix: str = "png", **setting) -> str:
+    """A figure's file name that encodes its setting: ``<study>_<what>_<key><value>...``.
+
+    Parameters
+    ----------
+    study : str
+        The study (``rfa``, ``svm``, ``lowrank``, ``ntk``, ...).
+    what : str
+        What the figure shows (``error_vs_n``).
+    suffix : str
+        File type.
+    **setting
+        The setting, in the order given (``d=4, N=4, M=256`` gives ``_d4_N4_M256``); a value
+        that varies inside the figure is left out by the caller.
+
+    Returns
+    -------
+    str
+    """
+    parts = [study, what] + [f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+                             for key, value in setting.items()]
+    return "_".join(parts) + f".{suffix}"
+
+
+def figure_name_for(rows: pd.DataFrame, study: str, what: str, *keys: str, **setting) -> str:
+    """:func:`figure_name` with the setting ``keys`` read from the figure's rows (which share
+    them), then ``setting``."""
+    first = rows.iloc[0]
+    shared = {key: int(first[key]) if float(first[key]).is_integer() else float(first[key])
+              for key in keys}
+    return figure_name(study, what, **shared, **setting)
+
+
 def set_style() -> None:
     """The lab's plotting style (seaborn whitegrid, paper context)."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)

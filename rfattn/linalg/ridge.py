@@ -117,7 +117,8 @@ class SpectralRidge:
             return features @ path
         if cross_gram is None:
             if features is None or self.train_features is None:
-                raise ConfigError("a kernel ridge fit predicts from cross_gram = k(x_eval, x_train)")
+                raise ConfigError("a kernel ridge fit predicts from cross_gram = "
+                                  "k(x_eval, x_train)")
             return features @ (self.train_features.T @ path) / self.n
         return cross_gram @ path / self.n
 

@@ -4,8 +4,15 @@ Li, Wang, Zhang, Liu, Chen, "Learning on Transformers is Provable Low-Rank and S
 One-layer Analysis", arXiv 2406.17167 (IEEE SAM 2024).
 """
 
-from .analysis import (effective_rank, normalized_spectrum, numerical_rank, prune_mask,
-                       span_energy, stable_rank, truncate)
+from .analysis import (
+                       effective_rank,
+                       normalized_spectrum,
+                       numerical_rank,
+                       prune_mask,
+                       span_energy,
+                       stable_rank,
+                       truncate,
+)
 from .data import PatternData, majority_vote, orthonormal_patterns, sample
 from .model import Parameterization, attention, evaluate, forward, hinge, init_weights, train
 from .study import run_lowrank_job

@@ -68,22 +68,22 @@ def truncate(dW: torch.Tensor, r: int) -> torch.Tensor:
 
 
 def prune_mask(row_norms: torch.Tensor, a: torch.Tensor, rate: float, order: str,
-               ranking: str, gens: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+               ranking: str, generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
     """Keep-mask (S, m) removing ``rate`` of the rows of W_O.
 
     ``sign`` ranking removes ``floor(rate * |group|)`` rows from each sign group of ``a``;
     ``global`` removes ``floor(rate * m)`` rows over all of them. ``random`` draws seed s's
-    order from ``gens[s]``.
+    order from ``generators[s]``.
     """
     rate = real("rate", rate, low=0.0, high=1.0)
     choice("order", order, ORDERS)
     choice("ranking", ranking, RANKINGS)
     S, m = row_norms.shape
     if order == "random":
-        if gens is None or len(gens) != S:
+        if generators is None or len(generators) != S:
             raise ConfigError(f"random pruning needs one generator per seed ({S})")
         score = torch.stack([torch.rand(m, generator=g, dtype=torch.float64)
-                             for g in gens]).to(row_norms.device)
+                             for g in generators]).to(row_norms.device)
     else:
         score = row_norms if order == "small" else -row_norms
     keep = torch.ones(S, m, dtype=torch.bool, device=row_norms.device)

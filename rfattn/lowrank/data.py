@@ -3,10 +3,14 @@ r"""Pattern data model of the one-layer transformer analyses (Li, Wang, Zhang, L
 Li et al., "Learning on Transformers is Provable Low-Rank and Sparse: A One-layer Analysis",
 arXiv 2406.17167, following the template of the same group's shallow-ViT paper (ICLR 2023).
 
-- :math:`M` orthonormal patterns :math:`\mu_1, \dots, \mu_M \in \mathbb{R}^d` (:math:`M \le d`).
+Vocabulary: ``patterns`` is the paper's M (orthonormal patterns), N tokens per sample (the
+paper's L), n samples (the paper's N).
+
+- ``patterns`` = M orthonormal patterns :math:`\mu_1, \dots, \mu_M \in \mathbb{R}^d`
+  (:math:`M \le d`).
   Patterns :math:`0..K-1` are the label-relevant ones of class :math:`+1`, patterns
   :math:`K..2K-1` those of class :math:`-1`, the rest are label-irrelevant.
-- A sample is :math:`L` tokens :math:`x_l = \mu_{j(l)} + z_l`. A share :math:`\alpha_*` of the
+- A sample is N tokens :math:`x_l = \mu_{j(l)} + z_l`. A share :math:`\alpha_*` of the
   tokens carries a relevant pattern of the sample's class, a share :math:`\alpha_\#` one of the
   other class ("confusion" tokens), the rest irrelevant patterns. With ``mix = token`` each
   relevant token picks one of its class's :math:`K` patterns at random; with ``mix = sample``
@@ -25,7 +29,6 @@ from dataclasses import dataclass
 import torch
 
 from ..core.checks import ConfigError, choice, nonnegative, positive_int, real
-from ..core.runtime import generator
 
 NOISES = ("bounded", "gaussian")
 MIXES = ("token", "sample")
@@ -33,29 +36,49 @@ MIXES = ("token", "sample")
 
 @dataclass(frozen=True)
 class PatternData:
-    """Data-model settings, validated on construction (errors name the parameter)."""
+    """Data-model settings, validated on construction (errors name the parameter).
 
-    d: int = 32
-    M: int = 32
-    L: int = 20
-    K: int = 1
-    alpha_star: float = 0.25
-    alpha_conf: float = 0.1
-    tau: float = 0.4
-    noise: str = "bounded"
-    mix: str = "token"
+    Attributes
+    ----------
+    d : int
+        Token dimension.
+    patterns : int
+        Orthonormal patterns (the paper's M), at most d.
+    N : int
+        Tokens per sample (the paper's L).
+    K : int
+        Label-relevant patterns per class (2K in all).
+    alpha_star, alpha_conf : float
+        Shares of tokens with the sample's own class pattern and with the other class's.
+    tau : float
+        Noise size.
+    noise : str
+        ``bounded`` or ``gaussian``.
+    mix : str
+        ``token`` or ``sample`` (module docstring).
+    """
+
+    d: int
+    patterns: int
+    N: int
+    K: int
+    alpha_star: float
+    alpha_conf: float
+    tau: float
+    noise: str
+    mix: str
 
     def __post_init__(self):
         d = positive_int("d", self.d)
-        M = positive_int("M", self.M)
-        L = positive_int("L", self.L)
+        M = positive_int("patterns", self.patterns)
+        N = positive_int("N", self.N)
         K = positive_int("K", self.K)
         if M > d:
-            raise ConfigError(f"M (patterns) must be <= d = {d} for orthonormal patterns "
+            raise ConfigError(f"patterns must be <= d = {d} for orthonormal patterns "
                               f"(got {M})")
         if 2 * K > M:
-            raise ConfigError(f"K must be <= M/2 = {M // 2}: 2K label-relevant patterns must "
-                              f"fit among the M = {M} patterns (got K = {K})")
+            raise ConfigError(f"K must be <= patterns/2 = {M // 2}: 2K label-relevant patterns "
+                              f"must fit among the {M} patterns (got K = {K})")
         real("alpha_star", self.alpha_star, low=0.0, high=1.0, low_open=True)
         real("alpha_conf", self.alpha_conf, low=0.0, high=1.0)
         nonnegative("tau", self.tau)
@@ -64,20 +87,20 @@ class PatternData:
         n_star, n_conf = self.token_counts
         if n_star <= n_conf:
             raise ConfigError(
-                f"alpha_star must exceed alpha_conf by at least one token of L = {L}: "
-                f"round(alpha_star L) = {n_star} <= round(alpha_conf L) = {n_conf} "
+                f"alpha_star must exceed alpha_conf by at least one token of N = {N}: "
+                f"round(alpha_star N) = {n_star} <= round(alpha_conf N) = {n_conf} "
                 f"(alpha_star = {self.alpha_star}, alpha_conf = {self.alpha_conf})")
-        if n_star + n_conf > L:
+        if n_star + n_conf > N:
             raise ConfigError(f"alpha_star + alpha_conf must be <= 1 (got {self.alpha_star} + "
                               f"{self.alpha_conf})")
-        if n_star + n_conf < L and M == 2 * K:
-            raise ConfigError(f"irrelevant tokens need an irrelevant pattern: M must be > 2K = "
-                              f"{2 * K} when alpha_star + alpha_conf < 1 (got M = {M})")
+        if n_star + n_conf < N and M == 2 * K:
+            raise ConfigError(f"irrelevant tokens need an irrelevant pattern: patterns must be "
+                              f"> 2K = {2 * K} when alpha_star + alpha_conf < 1 (got {M})")
 
     @property
     def token_counts(self) -> tuple[int, int]:
         """Tokens per sample carrying the own-class and the other-class relevant patterns."""
-        return round(self.alpha_star * self.L), round(self.alpha_conf * self.L)
+        return round(self.alpha_star * self.N), round(self.alpha_conf * self.N)
 
     @property
     def relevant(self) -> list[int]:
@@ -85,9 +108,20 @@ class PatternData:
         return list(range(2 * self.K))
 
 
-def orthonormal_patterns(d: int, M: int, seed: int, dtype=torch.float64) -> torch.Tensor:
-    """(M, d) rows orthonormal: Q factor of a Gaussian matrix (stream ``patterns``)."""
-    g = torch.randn(d, M, generator=generator(seed, "lowrank", "patterns"), dtype=torch.float64)
+def orthonormal_patterns(d: int, patterns: int, generator: torch.Generator,
+                         dtype=torch.float64) -> torch.Tensor:
+    """(patterns, d) rows orthonormal: the Q factor of a Gaussian d x patterns matrix.
+
+    Parameters
+    ----------
+    d, patterns : int
+        Dimension and number of patterns (at most d).
+    generator : torch.Generator
+        The random stream (the study uses ``generator(seed, "lowrank", "patterns")``).
+    dtype : torch.dtype
+        Of the result (drawn in float64).
+    """
+    g = torch.randn(d, patterns, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
     return (q * torch.sign(torch.diagonal(r))).T.contiguous().to(dtype)
 
@@ -99,31 +133,33 @@ def majority_vote(pattern_index: torch.Tensor, K: int) -> torch.Tensor:
     return torch.sign(pos - neg).to(torch.int64)
 
 
-def sample(data: PatternData, n: int, patterns: torch.Tensor, gen: torch.Generator,
+def sample(data: PatternData, n: int, mu: torch.Tensor, generator: torch.Generator,
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Draw ``n`` samples: tokens X (n, L, d), labels y (n,) in {+-1}, pattern index (n, L)."""
+    """Draw ``n`` samples: tokens X (n, N, d), labels y (n,) in {+-1}, pattern index (n, N).
+
+    ``mu`` holds the patterns as rows, (patterns, d).
+    """
     n = positive_int("n", n)
-    L, K, d = data.L, data.K, data.d
+    N, K, d, draw = data.N, data.K, data.d, {"generator": generator}
     n_star, n_conf = data.token_counts
-    cls = torch.randint(0, 2, (n,), generator=gen)  # 0 -> y = +1, 1 -> y = -1
+    cls = torch.randint(0, 2, (n,), **draw)  # 0 -> y = +1, 1 -> y = -1
     per = 1 if data.mix == "sample" else None
-    own = cls[:, None] * K + torch.randint(0, K, (n, per or n_star), generator=gen)
-    other = (1 - cls)[:, None] * K + torch.randint(0, K, (n, per or n_conf), generator=gen)
+    own = cls[:, None] * K + torch.randint(0, K, (n, per or n_star), **draw)
+    other = (1 - cls)[:, None] * K + torch.randint(0, K, (n, per or n_conf), **draw)
     own, other = own.expand(n, n_star), other.expand(n, n_conf)
-    n_irr = L - n_star - n_conf
-    irr = 2 * K + torch.randint(0, max(data.M - 2 * K, 1), (n, n_irr), generator=gen)
+    irr = 2 * K + torch.randint(0, max(data.patterns - 2 * K, 1), (n, N - n_star - n_conf),
+                                **draw)
     index = torch.cat([own, other, irr], 1)
-    order = torch.argsort(torch.rand(n, L, generator=gen), dim=1)  # random token positions
+    order = torch.argsort(torch.rand(n, N, **draw), dim=1)  # random token positions
     index = torch.gather(index, 1, order)
-    X = patterns.to(torch.float64)[index]
+    X = mu.to(torch.float64)[index]
     if data.tau > 0:
         if data.noise == "gaussian":
-            X = X + torch.randn(n, L, d, generator=gen, dtype=torch.float64) * (
-                data.tau / math.sqrt(d))
+            X = X + torch.randn(n, N, d, **draw, dtype=torch.float64) * (data.tau / math.sqrt(d))
         else:
-            direction = torch.randn(n, L, d, generator=gen, dtype=torch.float64)
+            direction = torch.randn(n, N, d, **draw, dtype=torch.float64)
             direction = direction / direction.norm(dim=-1, keepdim=True)
-            radius = data.tau * torch.rand(n, L, 1, generator=gen, dtype=torch.float64) ** (1 / d)
+            radius = data.tau * torch.rand(n, N, 1, **draw, dtype=torch.float64) ** (1 / d)
             X = X + direction * radius
     y = majority_vote(index, K)
-    return X.to(patterns.dtype), y, index
+    return X.to(mu.dtype), y, index

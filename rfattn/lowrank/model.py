@@ -1,12 +1,13 @@
 r"""One-layer transformer of Li et al. (2024), batched over seeds, with low-rank adapters.
 
 .. math::
-    F(X) = \frac{1}{L} \sum_{l=1}^{L} a^\top \mathrm{ReLU}\big(W_O W_V X\,
+    F(X) = \frac{1}{N} \sum_{l=1}^{N} a^\top \mathrm{ReLU}\big(W_O W_V X\,
            \mathrm{softmax}(X^\top W_K^\top W_Q x_l)\big),
 
 with :math:`W_Q, W_K \in \mathbb{R}^{m_b \times d}`, :math:`W_V \in \mathbb{R}^{m_a \times d}`,
 :math:`W_O \in \mathbb{R}^{m \times m_a}` trained and :math:`a \in \{\pm 1/\sqrt{m}\}^m` fixed
-(half of each sign); softmax over the keys of each query token; hinge loss
+(half of each sign); N tokens per sample (the paper's L); softmax over the keys of each
+query token; hinge loss
 :math:`\max(0, 1 - yF(X))`; mini-batch SGD (Li, Wang, Zhang, Liu, Chen, arXiv 2406.17167, and
 the shallow-ViT template of Li et al., ICLR 2023).
 
@@ -41,7 +42,7 @@ MATRICES = ("q", "k", "v", "o")
 METHODS = ("full", "lora", "pissa", "svfit", "sorsa")
 
 
-def init_weights(d: int, m_a: int, m_b: int, m: int, gens: Sequence[torch.Generator],
+def init_weights(d: int, m_a: int, m_b: int, m: int, generators: Sequence[torch.Generator],
                  qkv_std: float = 1.0, o_std: float = 0.1, dtype=torch.float64,
                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     r""":math:`W(0)` per seed and the fixed head ``a``.
@@ -60,7 +61,7 @@ def init_weights(d: int, m_a: int, m_b: int, m: int, gens: Sequence[torch.Genera
     scale = {"q": qkv_std / math.sqrt(d), "k": qkv_std / math.sqrt(d),
              "v": qkv_std / math.sqrt(d), "o": o_std / math.sqrt(m_a)}
     W = {name: torch.stack([torch.randn(*shape, generator=g, dtype=torch.float64)
-                            for g in gens]).mul_(scale[name]).to(dtype)
+                            for g in generators]).mul_(scale[name]).to(dtype)
          for name, shape in shapes.items()}
     a = torch.cat([torch.ones(m // 2), -torch.ones(m // 2)]).to(dtype) / math.sqrt(m)
     return W, a
@@ -97,8 +98,8 @@ class Parameterization(nn.Module):
     """Trainable view of the four matrices started at ``W0``; :meth:`matrices` gives W."""
 
     def __init__(self, W0: dict[str, torch.Tensor], method: str = "full", rank: int = 0,
-                 gens: Sequence[torch.Generator] | None = None, lora_alpha: float | None = None,
-                 sorsa_gamma: float = 0.0):
+                 generators: Sequence[torch.Generator] | None = None,
+                 lora_alpha: float | None = None, sorsa_gamma: float = 0.0):
         super().__init__()
         self.method = choice("method", method, METHODS)
         self.sorsa_gamma = nonnegative("sorsa_gamma", sorsa_gamma)
@@ -115,11 +116,11 @@ class Parameterization(nn.Module):
         for name, w in W0.items():
             f = nn.ParameterDict()
             if method == "lora":
-                if gens is None:
+                if generators is None:
                     raise ConfigError("lora needs generators (one per seed) for A")
                 fan_in = w.shape[-1]
                 A = torch.stack([torch.randn(r, fan_in, generator=g, dtype=torch.float64)
-                                 for g in gens]).to(w) / math.sqrt(fan_in)
+                                 for g in generators]).to(w) / math.sqrt(fan_in)
                 f["A"], f["B"] = nn.Parameter(A), nn.Parameter(w.new_zeros(*w.shape[:-1], r))
                 frozen[name] = w.clone()
             else:
@@ -185,11 +186,11 @@ def evaluate(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor, y: to
 
 
 def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
-          lr: float, batch_size: int, epochs: int, gens: Sequence[torch.Generator],
+          lr: float, batch_size: int, epochs: int, generators: Sequence[torch.Generator],
           record: Callable[[int], None] | None = None, record_every: int = 0) -> int:
     """Mini-batch SGD on the per-seed mean hinge loss; returns the number of steps.
 
-    Each seed draws its own batch order from its generator in ``gens``; the summed loss
+    Each seed draws its own batch order from its generator in ``generators``; the summed loss
     gives every seed the gradient of its own loss. ``record(step)`` runs at step 0 and every
     ``record_every`` steps (and at the last step).
     """
@@ -203,7 +204,7 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
     if record is not None:
         record(0)
     for _ in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(X.device)
+        order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(X.device)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]
             xb = torch.take_along_dim(X, idx[:, :, None, None], dim=1)

@@ -1,8 +1,8 @@
 r"""Low-rank and pruning study jobs (Li, Wang, Zhang, Liu, Chen, arXiv 2406.17167).
 
 :func:`run_lowrank_job` trains the one-layer transformer of :mod:`rfattn.lowrank.model` for
-every seed of ``cfg['seeds']`` at once and returns tidy rows (setting columns, ``seed``,
-``analysis``, ``metric``, ``value``). ``kind``:
+the job's seed and returns tidy rows (setting columns, ``seed``, ``analysis``, ``metric``,
+``value``). ``kind``:
 
 - ``train``: full training, then
   ``history`` (attention mass on the sample's own label-relevant tokens, test error and hinge
@@ -16,89 +16,192 @@ every seed of ``cfg['seeds']`` at once and returns tidy rows (setting columns, `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
-from ..core.checks import ConfigError, choice, positive, positive_int
-from ..core.runtime import generator, resolve_device, resolve_dtype
-from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
-                       prune_mask, span_energy, stable_rank, truncate)
+from ..core.checks import (
+    ConfigError,
+    choice,
+    nonnegative,
+    nonnegative_int,
+    positive,
+    positive_int,
+    real,
+)
+from ..core.runtime import generator
+from ..core.settings import RunSettings, settings_from
+from .analysis import (
+    ORDERS,
+    RANKINGS,
+    effective_rank,
+    normalized_spectrum,
+    numerical_rank,
+    prune_mask,
+    span_energy,
+    stable_rank,
+    truncate,
+)
 from .data import PatternData, orthonormal_patterns, sample
-from .model import (MATRICES, METHODS, Parameterization, attention, evaluate, init_weights,
-                    train)
+from .model import MATRICES, METHODS, Parameterization, attention, evaluate, init_weights, train
 
 KINDS = ("train", "adapter")
-DATA_KEYS = ("d", "M", "L", "K", "alpha_star", "alpha_conf", "tau", "noise", "mix")
+DATA_KEYS = ("d", "patterns", "N", "K", "alpha_star", "alpha_conf", "tau", "noise", "mix")
 
 
-def seeds_of(cfg: dict) -> list[int]:
-    seeds = cfg.get("seeds")
-    if isinstance(seeds, int) or not seeds:
-        raise ConfigError(f"seeds must be a non-empty list of integers >= 0 (got {seeds!r})")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds must not repeat (got {seeds!r})")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ConfigError(f"seeds must be integers >= 0 (got {s!r})")
-    return list(seeds)
+@dataclass(frozen=True)
+class LowrankSettings(RunSettings):
+    """Settings every low-rank job shares: data model, network and SGD.
+
+    Vocabulary (Li et al. 2024): n training samples (the paper's N), N tokens per sample (the
+    paper's L), ``patterns`` orthonormal patterns (the paper's M), K label-relevant patterns
+    per class, m hidden neurons (rows of W_O).
+    """
+
+    kind: str
+    d: int
+    patterns: int
+    N: int
+    K: int
+    alpha_star: float
+    alpha_conf: float
+    tau: float
+    noise: str
+    mix: str
+    n: int
+    n_test: int
+    m: int
+    m_a: int | None
+    m_b: int | None
+    qkv_std: float
+    o_std: float
+    lr: float
+    batch_size: int
+    epochs: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice("kind", self.kind, KINDS)
+        self.data  # noqa: B018 (builds and so validates the data model)
+        for key in ("n", "n_test", "m", "epochs", "batch_size"):
+            positive_int(key, getattr(self, key))
+        for key in ("m_a", "m_b"):
+            if getattr(self, key) is not None:
+                positive_int(key, getattr(self, key))
+        if self.m % 2:
+            raise ConfigError(f"m must be even so that a has two equal sign groups "
+                              f"(got {self.m})")
+        positive("qkv_std", self.qkv_std)
+        positive("o_std", self.o_std)
+        positive("lr", self.lr)
+
+    @property
+    def data(self) -> PatternData:
+        return PatternData(**{k: getattr(self, k) for k in DATA_KEYS})
 
 
-def validate(cfg: dict) -> PatternData:
-    """Check every knob before any work; returns the data model."""
-    choice("kind", cfg["kind"], KINDS)
-    seeds_of(cfg)
-    data = PatternData(**{k: cfg[k] for k in DATA_KEYS})
-    for key in ("n_train", "n_test", "m", "epochs", "batch_size"):
-        positive_int(key, cfg[key])
-    for key in ("truncate",):
-        for name in cfg[key]:
-            choice(f"{key}[]", name, MATRICES)
-    for r in cfg["r_grid"]:
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
-            raise ConfigError(f"r_grid must hold integers >= 0 (got {r!r})")
-    if cfg["kind"] == "adapter":
-        choice("method", cfg["method"], METHODS)
-        if cfg["method"] != "full":
-            positive_int("r", cfg["r"])
-            positive(f"adapter_lr.{cfg['method']}", cfg["adapter_lr"].get(cfg["method"]))
-    return data
+@dataclass(frozen=True)
+class TrainSettings(LowrankSettings):
+    """Kind ``train``: full training, then spectra, truncation, pruning and history."""
+
+    record_every: int
+    probe: int
+    rank_tol: float
+    spectrum_len: int
+    truncate: tuple[str, ...]
+    r_grid: tuple[int, ...]
+    prune_rates: tuple[float, ...]
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("record_every", self.record_every)
+        positive_int("probe", self.probe)
+        real("rank_tol", self.rank_tol, low=0.0, high=1.0, low_open=True)
+        positive_int("spectrum_len", self.spectrum_len)
+        for i, name in enumerate(self.truncate):
+            choice(f"truncate[{i}]", name, MATRICES)
+        for i, r in enumerate(self.r_grid):
+            nonnegative_int(f"r_grid[{i}]", r)
+        for i, rate in enumerate(self.prune_rates):
+            real(f"prune_rates[{i}]", rate, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class AdapterSettings(LowrankSettings):
+    """Kind ``adapter``: a rank-``r`` adapter (``method``) on all four matrices from W(0)."""
+
+    method: str
+    r: int
+    adapter_lr: dict
+    lora_alpha: float | None
+    sorsa_gamma: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice("method", self.method, METHODS)
+        if self.method != "full":
+            positive_int("r", self.r)
+            positive(f"adapter_lr.{self.method}", self.adapter_lr.get(self.method))
+        if self.lora_alpha is not None:
+            positive("lora_alpha", self.lora_alpha)
+        nonnegative("sorsa_gamma", self.sorsa_gamma)
+
+
+SETTINGS = {"train": TrainSettings, "adapter": AdapterSettings}
+
+
+def validate(cfg: dict) -> LowrankSettings:
+    """Check every value of a job config before any work.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/lowrank.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    LowrankSettings
+        The kind's settings class (:data:`SETTINGS`).
+    """
+    kind = choice("kind", cfg.get("kind"), KINDS)
+    return settings_from(SETTINGS[kind], cfg)
 
 
 class Setup:
-    """Data, W(0) and head for every seed, on the job's device (CPU streams, any device)."""
+    """Data, W(0) and head of the job's seed, on its device (CPU streams, any device).
 
-    def __init__(self, cfg: dict):
-        self.data = validate(cfg)
-        self.seeds = seeds_of(cfg)
-        self.device, self.dtype = resolve_device(cfg["device"]), resolve_dtype(cfg["dtype"])
+    Tensors carry the model's seed axis S = 1 (:mod:`rfattn.lowrank.model`).
+    """
+
+    def __init__(self, s: LowrankSettings):
+        self.settings, self.data = s, s.data
+        self.seeds = [s.seed]
+        self.device, self.dtype = s.torch_device, s.torch_dtype
         d = self.data.d
-        self.patterns = torch.stack([orthonormal_patterns(d, self.data.M, s) for s in self.seeds])
-        train_set = [sample(self.data, cfg["n_train"], p, generator(s, "lowrank", "train"))
-                     for s, p in zip(self.seeds, self.patterns)]
-        test_set = [sample(self.data, cfg["n_test"], p, generator(s, "lowrank", "test"))
-                    for s, p in zip(self.seeds, self.patterns)]
-        put = lambda t: t.to(self.device)  # noqa: E731
-        self.X, self.y, _ = (put(torch.stack(t)) for t in zip(*train_set))
-        self.X_test, self.y_test, self.index_test = (put(torch.stack(t)) for t in zip(*test_set))
+        mu = orthonormal_patterns(d, self.data.patterns, generator(s.seed, "lowrank", "patterns"))
+        self.mu = mu[None]
+        train_set = sample(self.data, s.n, mu, generator(s.seed, "lowrank", "train"))
+        test_set = sample(self.data, s.n_test, mu, generator(s.seed, "lowrank", "test"))
+        put = lambda t: t[None].to(self.device)  # noqa: E731
+        self.X, self.y, _ = (put(t) for t in train_set)
+        self.X_test, self.y_test, self.index_test = (put(t) for t in test_set)
         self.X, self.X_test = self.X.to(self.dtype), self.X_test.to(self.dtype)
-        m_a, m_b = cfg.get("m_a") or d, cfg.get("m_b") or d
-        W0, a = init_weights(d, m_a, m_b, cfg["m"], [generator(s, "lowrank", "init")
-                                                    for s in self.seeds],
-                             cfg["qkv_std"], cfg["o_std"])
+        m_a, m_b = s.m_a or d, s.m_b or d
+        W0, a = init_weights(d, m_a, m_b, s.m, [generator(s.seed, "lowrank", "init")],
+                             s.qkv_std, s.o_std)
         self.W0 = {k: w.to(self.device, self.dtype) for k, w in W0.items()}
         self.a = a.to(self.device, self.dtype)
-        self.relevant = self.patterns[:, self.data.relevant].to(self.device, self.dtype)
+        self.relevant = self.mu[:, self.data.relevant].to(self.device, self.dtype)
 
-    def batch_orders(self) -> list[torch.Generator]:
-        return [generator(s, "lowrank", "batches") for s in self.seeds]
-
-    def train(self, cfg: dict, params: Parameterization, lr: float, record=None) -> int:
-        return train(params.to(self.device), self.a, self.X, self.y, lr,
-                     cfg["batch_size"], cfg["epochs"], self.batch_orders(), record,
-                     cfg["record_every"])
+    def train(self, params: Parameterization, lr: float, record=None) -> int:
+        s = self.settings
+        return train(params.to(self.device), self.a, self.X, self.y, lr, s.batch_size,
+                     s.epochs, [generator(s.seed, "lowrank", "batches")], record,
+                     getattr(s, "record_every", 0))
 
     def own_label_mask(self, n: int) -> torch.Tensor:
-        """(S, n, L) True where a test token carries a relevant pattern of its sample's class."""
+        """(S, n, N) True where a test token carries a relevant pattern of its sample's class."""
         K = self.data.K
         index, y = self.index_test[:, :n], self.y_test[:, :n, None]
         cls = torch.where(y > 0, 0, 1)
@@ -122,10 +225,10 @@ def _final_rows(setup: Setup, W: dict) -> list[dict]:
             + _error_rows(setup, W, setup.X, setup.y, "train", analysis="final"))
 
 
-def _train_job(cfg: dict, setup: Setup) -> list[dict]:
+def _train_job(s: TrainSettings, setup: Setup) -> list[dict]:
     seeds, rows = setup.seeds, []
     params = Parameterization(setup.W0, "full")
-    probe = min(cfg["probe"], cfg["n_test"])
+    probe = min(s.probe, s.n_test)
     mask = setup.own_label_mask(probe).to(setup.dtype)
 
     def record(step):
@@ -138,7 +241,7 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
         rows.extend(_error_rows(setup, W, setup.X_test[:, :probe], setup.y_test[:, :probe],
                                 analysis="history", step=step))
 
-    steps = setup.train(cfg, params, cfg["lr"], record)
+    steps = setup.train(params, s.lr, record)
     with torch.no_grad():
         W = {k: w.detach() for k, w in params.matrices().items()}
         dW = {k: W[k] - setup.W0[k] for k in MATRICES}
@@ -148,7 +251,7 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
         for name in MATRICES:
             basis = setup.relevant if name != "o" else None
             d = dW[name]
-            metrics = {"numerical_rank": numerical_rank(d, cfg["rank_tol"]),
+            metrics = {"numerical_rank": numerical_rank(d, s.rank_tol),
                        "stable_rank": stable_rank(d), "effective_rank": effective_rank(d),
                        "relative_change": d.norm(dim=(-1, -2)) / setup.W0[name].norm(
                            dim=(-1, -2))}
@@ -158,20 +261,21 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
             for metric, v in metrics.items():
                 rows += _rows_per_seed(seeds, v.to(torch.float64), analysis="rank",
                                        matrix=name, metric=metric)
-            spectrum = normalized_spectrum(d)[:, :cfg["spectrum_len"]]
+            spectrum = normalized_spectrum(d)[:, :s.spectrum_len]
             for i in range(spectrum.shape[1]):
                 rows += _rows_per_seed(seeds, spectrum[:, i], analysis="spectrum", matrix=name,
                                        index=i + 1, metric="singular_value")
-        for r in cfg["r_grid"]:
+        for r in s.r_grid:
             Wr = dict(W)
-            for name in cfg["truncate"]:
+            for name in s.truncate:
                 Wr[name] = setup.W0[name] + truncate(dW[name], r)
             rows += _error_rows(setup, Wr, setup.X_test, setup.y_test, analysis="truncation", r=r)
         norms = W["o"].norm(dim=-1)
         for order in ORDERS:
             for ranking in RANKINGS:
-                for rate in cfg["prune_rates"]:
-                    gens = [generator(s, "lowrank", "prune", ranking, str(rate)) for s in seeds]
+                for rate in s.prune_rates:
+                    gens = [generator(seed, "lowrank", "prune", ranking, str(rate))
+                            for seed in seeds]
                     keep = prune_mask(norms, setup.a, rate, order, ranking, gens)
                     Wp = dict(W, o=W["o"] * keep[..., None].to(W["o"].dtype))
                     rows += _error_rows(setup, Wp, setup.X_test, setup.y_test,
@@ -185,24 +289,37 @@ def _train_job(cfg: dict, setup: Setup) -> list[dict]:
     return rows
 
 
-def _adapter_job(cfg: dict, setup: Setup) -> list[dict]:
-    method = cfg["method"]
-    r = 0 if method == "full" else cfg["r"]
+def _adapter_job(s: AdapterSettings, setup: Setup) -> list[dict]:
+    method = s.method
+    r = 0 if method == "full" else s.r
     params = Parameterization(setup.W0, method, r,
-                              gens=[generator(s, "lowrank", "lora", r) for s in setup.seeds],
-                              lora_alpha=cfg.get("lora_alpha"),
-                              sorsa_gamma=cfg.get("sorsa_gamma", 0.0))
-    setup.train(cfg, params, cfg["lr"] if method == "full" else cfg["adapter_lr"][method])
+                              generators=[generator(s.seed, "lowrank", "lora", r)],
+                              lora_alpha=s.lora_alpha, sorsa_gamma=s.sorsa_gamma)
+    setup.train(params, s.lr if method == "full" else s.adapter_lr[method])
     with torch.no_grad():
         rows = _final_rows(setup, params.matrices())
     return [{**row, "method": method, "r": r} for row in rows]
 
 
 def run_lowrank_job(cfg: dict) -> pd.DataFrame:
-    """One job: validated config -> tidy rows with the setting columns prepended."""
-    setup = Setup(cfg)
-    rows = _train_job(cfg, setup) if cfg["kind"] == "train" else _adapter_job(cfg, setup)
-    setting = {"kind": cfg["kind"], "K": cfg["K"], "alpha_star": cfg["alpha_star"],
-               "alpha_conf": cfg["alpha_conf"], "tau": cfg["tau"], "noise": cfg["noise"], "mix": cfg["mix"],
-               "lr": cfg["lr"], "epochs": cfg["epochs"], "n_train": cfg["n_train"]}
+    """One low-rank job (module docstring).
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/lowrank.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    DataFrame
+        Tidy rows: the setting columns (kind, d, N, K, alpha_star, alpha_conf, tau, noise, mix,
+        lr, epochs, n), ``seed``, the kind's own columns (analysis, matrix, step, r, order,
+        ranking, rate, index, method), ``metric`` and ``value``.
+    """
+    s = validate(cfg)
+    setup = Setup(s)
+    rows = _train_job(s, setup) if s.kind == "train" else _adapter_job(s, setup)
+    setting = {"kind": s.kind, "d": s.d, "N": s.N, "K": s.K, "alpha_star": s.alpha_star,
+               "alpha_conf": s.alpha_conf, "tau": s.tau, "noise": s.noise, "mix": s.mix,
+               "lr": s.lr, "epochs": s.epochs, "n": s.n}
     return pd.DataFrame([{**setting, **row} for row in rows])

@@ -1,4 +1,5 @@
-"""Neural tangent kernels: empirical (any torch module), analytic, kernel regression, random features.
+"""Neural tangent kernels: empirical (any torch module), analytic, kernel regression, random
+features.
 
 Public surface::
 

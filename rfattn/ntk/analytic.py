@@ -10,7 +10,8 @@ parameterization; Jacot's form is :math:`\sigma_w = 1`, :math:`\sigma_b = \beta`
     \Sigma^{(l+1)} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2, \quad
     \dot\Sigma^{(l+1)} = \sigma_w^2\,\mathbb E[\phi'(u)\phi'(v)],
 
-    \Theta^{(1)} = \Sigma^{(1)}, \quad \Theta^{(l+1)} = \Theta^{(l)}\dot\Sigma^{(l+1)} + \Sigma^{(l+1)},
+    \Theta^{(1)} = \Sigma^{(1)}, \quad
+    \Theta^{(l+1)} = \Theta^{(l)}\dot\Sigma^{(l+1)} + \Sigma^{(l+1)},
 
 with :math:`(u, v) \sim \mathcal N(0, \Sigma^{(l)})` restricted to the pair. The NNGP is
 :math:`\Sigma^{(L)}`, the NTK :math:`\Theta^{(L)}`. Check value: L = 4, beta = 0.1,
@@ -22,7 +23,8 @@ learning rate of each weight matrix scaled by 1/fan-in (Sohl-Dickstein et al. 20
 arXiv 2001.07301). The NNGP is unchanged; each weight layer contributes
 :math:`(\Sigma - \sigma_b^2)/\sigma_w^2` and each bias 1, so
 :math:`\Theta^{(1)} = x^\top x'/n_0 + 1` and
-:math:`\Theta^{(l+1)} = \Theta^{(l)}\dot\Sigma^{(l+1)} + (\Sigma^{(l+1)}-\sigma_b^2)/\sigma_w^2 + 1`.
+:math:`\Theta^{(l+1)} = \Theta^{(l)}\dot\Sigma^{(l+1)}
++ (\Sigma^{(l+1)}-\sigma_b^2)/\sigma_w^2 + 1`.
 
 Closed forms: ReLU (arc-cosine, Cho & Saul 2009) and erf (Williams 1997); any other
 elementwise activation by two-dimensional Gauss-Hermite quadrature. Cosines are clipped to

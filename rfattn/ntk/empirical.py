@@ -18,7 +18,6 @@ training mode) break the per-example definition and are refused.
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
@@ -35,7 +34,8 @@ METHODS = ("auto", "jacobian", "ntk_vp")
 def _check_module(model: nn.Module) -> None:
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
-            raise ConfigError(f"model layer {name or type(module).__name__} ({type(module).__name__}) "
+            kind = type(module).__name__
+            raise ConfigError(f"model layer {name or kind} ({kind}) "
                               "couples the examples of a batch in training mode; call "
                               "model.eval() to use its running statistics")
 

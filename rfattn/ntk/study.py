@@ -1,48 +1,220 @@
 r"""NTK study jobs (Jacot, Gabriel, Hongler 2018; Sehanobish et al. 2024): one job per setting.
 
 :func:`run_ntk_job` dispatches on ``cfg['kind']`` and returns tidy rows (setting columns, seed,
-metric, value):
+metric, value). Kinds, named by what they measure:
 
-- ``fig1``: :math:`\Theta(x_0, x)` on the circle, :math:`x_0=(1,0)`, at init and after
-  ``steps`` of gradient descent fitting :math:`x_1x_2` on Gaussian inputs;
-- ``fig2``: network outputs on the circle after least squares on 4 circle points, with the
-  limiting Gaussian's mean and 10/50/90 percentiles;
-- ``fig3``: error along the 2nd kernel principal component and orthogonal to it while fitting
-  :math:`f_0 + 0.5 f^{(2)}` on 8x8 digits (scikit-learn's bundled set, standing in for MNIST);
-- ``convergence``: relative Frobenius error of the empirical against the analytic NTK;
+- ``kernel_drift`` (Jacot Fig 1): :math:`\Theta(x_0, x)` on the circle, :math:`x_0=(1,0)`, at
+  init, after ``steps`` of gradient descent fitting :math:`x_1x_2` on Gaussian inputs, and in
+  the limit;
+- ``gaussian_limit`` (Jacot Fig 2): network outputs on the circle after least squares on 4
+  circle points, with the limiting Gaussian's mean and 10/50/90 percentiles;
+- ``mode_decay`` (Jacot Fig 3): error along the 2nd kernel principal component and orthogonal
+  to it while fitting :math:`f_0 + 0.5 f^{(2)}` on 8x8 digits (scikit-learn's bundled set,
+  standing in for MNIST);
+- ``width_convergence``: relative Frobenius error of the empirical against the analytic NTK;
 - ``random_features``: pointwise mean squared error of universal random features for every m
   of ``m_grid``.
+
+Random streams keep the labels of the first release ("fig1", "fig2", "fig3", "convergence"),
+so a seed gives the same numbers as before the kinds were renamed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import choice, positive, positive_int, positive_ints
-from ..core.runtime import generator, resolve_device, resolve_dtype
+from ..core.checks import (
+    ConfigError,
+    choice,
+    nonnegative,
+    positive,
+    positive_int,
+    positive_ints,
+    real,
+)
+from ..core.runtime import generator
+from ..core.settings import RunSettings, settings_from
 from . import random_features
-from .analytic import fc_kernels
+from .analytic import ACTIVATIONS, Kernels, fc_kernels
 from .empirical import EmpiricalNTK
 from .networks import FullyConnected
 from .regression import gaussian_quantiles, gradient_flow
 
-KINDS = ("fig1", "fig2", "fig3", "convergence", "random_features")
+KINDS = ("kernel_drift", "gaussian_limit", "mode_decay", "width_convergence", "random_features")
+DIGITS = 1797  # scikit-learn's bundled 8x8 digits
+
+
+@dataclass(frozen=True)
+class NTKSettings(RunSettings):
+    """Settings every NTK job shares.
+
+    Vocabulary (Jacot et al. 2018): n inputs (Jacot's N), d input dimension (Jacot's n_0),
+    ``depth`` linear layers (Jacot's L), ``beta`` the bias scale.
+    """
+
+    kind: str
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice("kind", self.kind, KINDS)
+
+
+@dataclass(frozen=True)
+class NetworkSettings(NTKSettings):
+    """A fully connected network (:class:`~rfattn.ntk.networks.FullyConnected`)."""
+
+    depth: int
+    width: int
+    activation: str
+    w_std: float
+    beta: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("depth", self.depth)
+        positive_int("width", self.width)
+        choice("activation", self.activation, ACTIVATIONS)
+        positive("w_std", self.w_std)
+        nonnegative("beta", self.beta)
+
+    def network(self, d: int, *stream) -> FullyConnected:
+        """The network drawn from the stream (seed, *stream), on the job's device and dtype."""
+        net = FullyConnected(d, self.width, self.depth, activation=self.activation,
+                             w_std=self.w_std, b_std=self.beta,
+                             generator=generator(self.seed, *stream), dtype=torch.float64)
+        return net.to(device=self.torch_device, dtype=self.torch_dtype)
+
+    def limit(self, x1: torch.Tensor, x2: torch.Tensor | None = None) -> Kernels:
+        """The analytic NNGP and NTK of this network."""
+        return fc_kernels(x1, x2, depth=self.depth, activation=self.activation,
+                          w_std=self.w_std, b_std=self.beta)
+
+    @property
+    def setting(self) -> dict:
+        return {"width": self.width, "depth": self.depth, "activation": self.activation,
+                "w_std": self.w_std, "beta": self.beta}
+
+
+@dataclass(frozen=True)
+class TrainingSettings(NetworkSettings):
+    """Full-batch gradient descent on the squared loss."""
+
+    lr: float
+    steps: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive("lr", self.lr)
+        positive_int("steps", self.steps)
+
+
+@dataclass(frozen=True)
+class KernelDriftSettings(TrainingSettings):
+    """Kind ``kernel_drift`` (Jacot Fig 1): the NTK on the circle at init, trained, limit."""
+
+    angles: int
+    n: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("angles", self.angles)
+        positive_int("n", self.n)
+
+
+@dataclass(frozen=True)
+class GaussianLimitSettings(TrainingSettings):
+    """Kind ``gaussian_limit`` (Jacot Fig 2): outputs against the limiting Gaussian."""
+
+    angles: int
+    train_angles: tuple[float, ...]
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("angles", self.angles)
+        if not len(self.train_angles):
+            raise ConfigError("train_angles must be a non-empty list of angles (got [])")
+        for i, a in enumerate(self.train_angles):
+            real(f"train_angles[{i}]", a)
+
+
+@dataclass(frozen=True)
+class ModeDecaySettings(TrainingSettings):
+    """Kind ``mode_decay`` (Jacot Fig 3): error along the 2nd kernel principal component."""
+
+    n: int
+    record_every: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("n", self.n)
+        if self.n > DIGITS:
+            raise ConfigError(f"n must lie in [1, {DIGITS}] for kind mode_decay (the bundled "
+                              f"digits; got {self.n})")
+        positive_int("record_every", self.record_every)
+
+
+@dataclass(frozen=True)
+class WidthConvergenceSettings(NetworkSettings):
+    """Kind ``width_convergence``: empirical against analytic NTK at one width."""
+
+    n: int
+    d: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("n", self.n)
+        positive_int("d", self.d)
+
+
+@dataclass(frozen=True)
+class RandomFeatureSettings(NTKSettings):
+    """Kind ``random_features``: error of universal random features against m."""
+
+    function: str
+    n: int
+    d: int
+    input_scale: float
+    m_grid: tuple[int, ...]
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice("function", self.function, random_features.FUNCTIONS)
+        positive_int("n", self.n)
+        positive_int("d", self.d)
+        positive("input_scale", self.input_scale)
+        object.__setattr__(self, "m_grid", tuple(positive_ints("m_grid", self.m_grid)))
+
+
+SETTINGS = {"kernel_drift": KernelDriftSettings, "gaussian_limit": GaussianLimitSettings,
+            "mode_decay": ModeDecaySettings, "width_convergence": WidthConvergenceSettings,
+            "random_features": RandomFeatureSettings}
+
+
+def validate(cfg: dict) -> NTKSettings:
+    """Check every value of a job config before any work.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/ntk.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    NTKSettings
+        The kind's settings class (:data:`SETTINGS`).
+    """
+    kind = choice("kind", cfg.get("kind"), KINDS)
+    return settings_from(SETTINGS[kind], cfg)
 
 
 def circle(points: int, dtype=torch.float64, device="cpu") -> tuple[np.ndarray, torch.Tensor]:
     g = np.linspace(-math.pi, math.pi, points)
     return g, torch.tensor(np.stack([np.cos(g), np.sin(g)], 1), dtype=dtype, device=device)
-
-
-def _net(cfg, n0, seed_stream, device, dtype):
-    net = FullyConnected(n0, cfg["width"], cfg["depth"], activation=cfg.get("activation", "relu"),
-                         w_std=cfg.get("w_std", 1.0), b_std=cfg["beta"],
-                         generator=generator(cfg["seed"], *seed_stream), dtype=torch.float64)
-    return net.to(device=device, dtype=dtype)
 
 
 def _train(net, x, y, steps, lr, record=None):
@@ -56,38 +228,37 @@ def _train(net, x, y, steps, lr, record=None):
             record(step)
 
 
-def _fig1(cfg, device, dtype):
-    g, xc = circle(cfg["angles"], dtype, device)
+def _kernel_drift(s: KernelDriftSettings) -> list[dict]:
+    g, xc = circle(s.angles, s.torch_dtype, s.torch_device)
     x0 = xc.new_tensor([[1.0, 0.0]])
-    net = _net(cfg, 2, ("fig1", cfg["width"]), device, dtype)
-    xt = torch.randn(cfg["n_train"], 2, generator=generator(cfg["seed"], "fig1-data"),
-                     dtype=torch.float64).to(device, dtype)
+    net = s.network(2, "fig1", s.width)
+    xt = torch.randn(s.n, 2, generator=generator(s.seed, "fig1-data"),
+                     dtype=torch.float64).to(s.torch_device, s.torch_dtype)
     rows = [{"phase": "init", "angle": a, "value": float(v)}
             for a, v in zip(g, EmpiricalNTK(net)(x0, xc)[0])]
-    _train(net, xt, xt[:, 0] * xt[:, 1], cfg["steps"], cfg["lr"])
+    _train(net, xt, xt[:, 0] * xt[:, 1], s.steps, s.lr)
     rows += [{"phase": "trained", "angle": a, "value": float(v)}
              for a, v in zip(g, EmpiricalNTK(net)(x0, xc)[0])]
-    limit = fc_kernels(x0, xc, depth=cfg["depth"], b_std=cfg["beta"]).ntk[0]
-    rows += [{"phase": "limit", "angle": a, "value": float(v)} for a, v in zip(g, limit)]
+    rows += [{"phase": "limit", "angle": a, "value": float(v)}
+             for a, v in zip(g, s.limit(x0, xc).ntk[0])]
     return [{**r, "metric": "ntk"} for r in rows]
 
 
-def _fig2(cfg, device, dtype):
-    g, xc = circle(cfg["angles"], dtype, device)
-    ang = torch.tensor(cfg["train_angles"], dtype=dtype, device=device)
+def _gaussian_limit(s: GaussianLimitSettings) -> list[dict]:
+    g, xc = circle(s.angles, s.torch_dtype, s.torch_device)
+    ang = torch.tensor(s.train_angles, dtype=s.torch_dtype, device=s.torch_device)
     x = torch.stack([ang.cos(), ang.sin()], 1)
     y = x[:, 0] * x[:, 1] * 2
-    net = _net(cfg, 2, ("fig2", cfg["width"]), device, dtype)
-    _train(net, x, y, cfg["steps"], cfg["lr"])
+    net = s.network(2, "fig2", s.width)
+    _train(net, x, y, s.steps, s.lr)
     with torch.no_grad():
         out = net(xc)[:, 0]
     rows = [{"phase": "network", "angle": a, "metric": "output", "value": float(v)}
             for a, v in zip(g, out)]
-    if cfg["seed"] == 0:  # the limit does not depend on the seed: store it once
-        k, kc = fc_kernels(x, depth=cfg["depth"], b_std=cfg["beta"]), fc_kernels(
-            xc, x, depth=cfg["depth"], b_std=cfg["beta"])
-        kd = fc_kernels(xc, depth=cfg["depth"], b_std=cfg["beta"]).nngp.diagonal()
-        pred = gradient_flow(k.ntk, kc.ntk, y, [cfg["steps"] * cfg["lr"]], k.nngp, kc.nngp, kd)
+    if s.seed == 0:  # the limit does not depend on the seed: store it once
+        k, kc = s.limit(x), s.limit(xc, x)
+        kd = s.limit(xc).nngp.diagonal()
+        pred = gradient_flow(k.ntk, kc.ntk, y, [s.steps * s.lr], k.nngp, kc.nngp, kd)
         for q in (0.1, 0.5, 0.9):
             rows += [{"phase": f"limit q{int(q * 100)}", "angle": a, "metric": "output",
                       "value": float(v)} for a, v in zip(g, gaussian_quantiles(pred, q)[:, 0])]
@@ -105,10 +276,10 @@ def digits(n: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     return (x / x.norm(dim=1, keepdim=True) * math.sqrt(x.shape[1])).to(device, dtype)
 
 
-def _fig3(cfg, device, dtype):
-    x = digits(cfg["n_train"], dtype, device)
+def _mode_decay(s: ModeDecaySettings) -> list[dict]:
+    x = digits(s.n, s.torch_dtype, s.torch_device)
     n = x.shape[0]
-    net = _net(cfg, x.shape[1], ("fig3", cfg["width"]), device, dtype)
+    net = s.network(x.shape[1], "fig3", s.width)
     K = EmpiricalNTK(net)(x)
     e, U = torch.linalg.eigh(K / n)  # ascending; exact, in place of power iteration
     lam2, f2 = float(e[-2]), U[:, -2] * math.sqrt(n)  # unit mean square on the data
@@ -118,69 +289,70 @@ def _fig3(cfg, device, dtype):
             for k, v in enumerate(e.flip(0)[:4].tolist(), 1)]
 
     def record(step):
-        if step % cfg["record_every"] and step != cfg["steps"]:
+        if step % s.record_every and step != s.steps:
             return
         with torch.no_grad():
             err = net(x)[:, 0] - y
         along = float(err @ f2) / n
         ortho = float((err - along * f2).norm()) / math.sqrt(n)
-        t = step * cfg["lr"]
+        t = step * s.lr
         rows.extend([{"phase": "along f2", "t": t, "metric": "error", "value": along},
                      {"phase": "orthogonal", "t": t, "metric": "error", "value": ortho},
                      {"phase": "theory", "t": t, "metric": "error",
                       "value": -0.5 * math.exp(-lam2 * t)}])
 
-    _train(net, x, y, cfg["steps"], cfg["lr"], record)
+    _train(net, x, y, s.steps, s.lr, record)
     return rows
 
 
-def _convergence(cfg, device, dtype):
-    x = torch.randn(cfg["n_inputs"], cfg["n0"], generator=generator(0, "convergence-inputs"),
-                    dtype=torch.float64).to(device, dtype)
-    net = _net(cfg, cfg["n0"], ("convergence", cfg["width"]), device, dtype)
+def _width_convergence(s: WidthConvergenceSettings) -> list[dict]:
+    x = torch.randn(s.n, s.d, generator=generator(0, "convergence-inputs"),
+                    dtype=torch.float64).to(s.torch_device, s.torch_dtype)
+    net = s.network(s.d, "convergence", s.width)
     emp = EmpiricalNTK(net)(x)
-    exact = fc_kernels(x, depth=cfg["depth"], activation=cfg.get("activation", "relu"),
-                       w_std=cfg.get("w_std", 1.0), b_std=cfg["beta"]).ntk
+    exact = s.limit(x).ntk
     return [{"metric": "relative_error", "value": float((emp - exact).norm() / exact.norm())}]
 
 
-def _random_features(cfg, device, dtype):
+def _random_features(s: RandomFeatureSettings) -> list[dict]:
     gen = generator(0, "rf-points")
-    scale = positive("rf_input_scale", cfg["rf_input_scale"])
-    x = torch.randn(cfg["n_points"], cfg["n0"], generator=gen, dtype=torch.float64) * scale
-    w = torch.randn(cfg["n_points"], cfg["n0"], generator=gen, dtype=torch.float64) * scale
-    b = torch.randn(cfg["n_points"], generator=gen, dtype=torch.float64) * 0.3
-    fn = cfg["function"]
-    exact = random_features.exact(fn, x, w, b)
+    x = torch.randn(s.n, s.d, generator=gen, dtype=torch.float64) * s.input_scale
+    w = torch.randn(s.n, s.d, generator=gen, dtype=torch.float64) * s.input_scale
+    b = torch.randn(s.n, generator=gen, dtype=torch.float64) * 0.3
+    exact = random_features.exact(s.function, x, w, b)
     rows = []
-    for m in cfg["m_grid"]:
-        est = random_features.estimate(fn, x, w, b, m, generator(cfg["seed"], "rf", fn, m))
+    for m in s.m_grid:
+        est = random_features.estimate(s.function, x, w, b, m,
+                                       generator(s.seed, "rf", s.function, m))
         rows.append({"m": m, "metric": "mse", "value": float(((est - exact) ** 2).mean())})
     return rows
 
 
-JOBS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "convergence": _convergence,
+JOBS = {"kernel_drift": _kernel_drift, "gaussian_limit": _gaussian_limit,
+        "mode_decay": _mode_decay, "width_convergence": _width_convergence,
         "random_features": _random_features}
 
 
 def run_ntk_job(cfg: dict) -> pd.DataFrame:
-    """One NTK study job (module docstring); tidy rows with the setting columns."""
-    kind = choice("kind", cfg.get("kind"), KINDS)
-    if kind != "random_features":
-        positive_int("width", cfg["width"])
-        positive_int("depth", cfg["depth"])
-    if kind in ("fig1", "fig2", "fig3"):
-        positive_int("steps", cfg["steps"])
-        positive("lr", cfg["lr"])
-    if kind == "random_features":
-        positive_ints("m_grid", cfg["m_grid"])
-        choice("function", cfg["function"], random_features.FUNCTIONS)
-    device, dtype = resolve_device(cfg.get("device", "auto")), resolve_dtype(cfg.get("dtype",
-                                                                                    "float64"))
-    rows = pd.DataFrame(JOBS[kind](cfg, device, dtype))
-    setting = {"kind": kind, "seed": cfg["seed"]}
-    keys = ("function",) if kind == "random_features" else ("width", "depth")
-    setting.update({key: cfg[key] for key in keys})
+    """One NTK study job (module docstring).
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/ntk.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    DataFrame
+        Tidy rows: the kind's own columns (phase, angle, t, index, m), ``metric``, ``value``,
+        then the setting columns (kind, seed; width, depth, activation, w_std, beta for a
+        network, or function for random features; n and d where the kind has them).
+    """
+    s = validate(cfg)
+    rows = pd.DataFrame(JOBS[s.kind](s))
+    setting = {"kind": s.kind, "seed": s.seed}
+    setting.update({"function": s.function} if s.kind == "random_features" else s.setting)
+    setting.update({key: getattr(s, key) for key in ("n", "d") if hasattr(s, key)})
     for key, value in setting.items():
         rows[key] = value
     return rows

@@ -5,7 +5,8 @@ scaling of :mod:`rfattn.rfa.features`, the feature inner product converges as
 :math:`M\to\infty` to
 
 .. math::  K((x_0,X),(x_0',X')) = \frac{1}{N^2}\sum_{i,j} k(u_i, u'_j)\,
-           \langle\tilde x_i,\tilde x'_j\rangle, \qquad u_i = \mathrm{vec}(\tilde x_0\tilde x_i^\top),
+           \langle\tilde x_i,\tilde x'_j\rangle, \qquad
+           u_i = \mathrm{vec}(\tilde x_0\tilde x_i^\top),
 
 with the first-order arc-cosine kernel (Cho & Saul 2009)
 
@@ -14,7 +15,8 @@ with the first-order arc-cosine kernel (Cho & Saul 2009)
            + (\pi-\theta)\langle u,u'\rangle\Big),
 
 :math:`\cos\theta = \langle u,u'\rangle/(\|u\|\|u'\|)` and
-:math:`\langle u_i,u'_j\rangle = \langle\tilde x_0,\tilde x_0'\rangle\langle\tilde x_i,\tilde x'_j\rangle`.
+:math:`\langle u_i,u'_j\rangle =
+\langle\tilde x_0,\tilde x_0'\rangle\langle\tilde x_i,\tilde x'_j\rangle`.
 Kernel ridge regression with K is the reference that finite-M RFA approaches; it is also the
 NTK of value-only training. Biased and softmax attention have no simple closed form:
 :func:`monte_carlo_attention_kernel` averages the finite-head kernel over fresh heads.

@@ -12,20 +12,29 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative,
-                                 positive_int, positive_ints, real)
-from ..core.runtime import (available_memory, generator, get_logger, resolve_device,
-                                  resolve_dtype)
+from ..core.checks import (
+    ConfigError,
+    choice,
+    fits_in_memory,
+    nonnegative,
+    positive,
+    positive_int,
+    positive_ints,
+    real,
+)
+from ..core.runtime import available_memory, generator, get_logger
+from ..core.settings import RunSettings, settings_from
 from ..linalg.ridge import prefix_kernel_ridge_paths, prefix_ridge_paths
-from .features import RandomFeatureAttention, RandomFeatureMLP
+from .features import ACTIVATIONS, RandomFeatureAttention, RandomFeatureMLP
 from .kernels import rfa_relu_kernel
 from .sampling import QK_MEANS, TOKEN_DISTRIBUTIONS, sample_tokens
-from .targets import make_target
+from .targets import TARGETS, Target, make_target
 
 MODEL_FAMILIES = ("attention", "mlp", "kernel")
 SELECTIONS = ("val", "loo")
@@ -33,147 +42,269 @@ METRICS = ("test_error", "val_error", "train_error", "lambda")
 log = get_logger(__name__)
 
 
-def lambda_grid(spec: dict) -> np.ndarray:
-    """``{log10_min, log10_max, num}`` -> a log-spaced grid of regularizations."""
-    lo = real("ridge.log10_min", spec["log10_min"], low=-16, high=6)
-    hi = real("ridge.log10_max", spec["log10_max"], low=lo, high=6)
-    return np.logspace(lo, hi, positive_int("ridge.num", spec["num"]))
+@dataclass(frozen=True)
+class RidgeSettings:
+    """The ridge path: lambda on a log grid, chosen on held-out data or by leave-one-out."""
+
+    log10_min: float
+    log10_max: float
+    num: int
+    selection: str
+
+    def __post_init__(self):
+        lo = real("ridge.log10_min", self.log10_min, low=-16, high=6)
+        real("ridge.log10_max", self.log10_max, low=lo, high=6)
+        positive_int("ridge.num", self.num)
+        choice("ridge.selection", self.selection, SELECTIONS)
+
+    @property
+    def lambdas(self) -> np.ndarray:
+        """The log-spaced grid of regularizations."""
+        return np.logspace(self.log10_min, self.log10_max, self.num)
 
 
-def validate(cfg: dict) -> dict:
-    """Check every value of a job config before any work; return derived sizes."""
-    for key in ("seed", "d", "N", "n_grid", "n_val", "n_test", "model", "target", "ridge"):
-        if key not in cfg:
-            raise ConfigError(f"{key} is missing from the config")
-    positive_int("d", cfg["d"])
-    positive_int("N", cfg["N"])
-    positive_ints("n_grid", cfg["n_grid"])
-    positive_int("n_val", cfg["n_val"])
-    positive_int("n_test", cfg["n_test"])
-    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int) or cfg["seed"] < 0:
-        raise ConfigError(f"seed must be an integer >= 0 (got {cfg['seed']!r})")
-    choice("tokens", cfg.get("tokens", "sphere"), TOKEN_DISTRIBUTIONS)
-    nonnegative("noise_std", cfg.get("noise_std", 0.0))
-    choice("ridge.selection", cfg["ridge"].get("selection", "val"), SELECTIONS)
-    lambda_grid(cfg["ridge"])
-    model = cfg["model"]
-    choice("model.family", model.get("family"), MODEL_FAMILIES)
-    if model["family"] == "attention":
-        positive_int("model.M", model.get("M"))
-        choice("model.activation", model.get("activation", "relu"), ("relu", "softmax"))
-        choice("model.qk_mean", model.get("qk_mean", "zero"), QK_MEANS)
-        nonnegative("model.qk_variance", model.get("qk_variance", 0.25))
-        real("model.bias_c_over_sqrt_d", model.get("bias_c_over_sqrt_d", 0.0))
-    elif model["family"] == "mlp":
-        positive_int("model.M", model.get("M"))
-        if model.get("width") is not None:
-            positive_int("model.width", model["width"])
-    else:
-        nonnegative("model.qk_variance", model.get("qk_variance", 0.25))
-    t = cfg["target"]
-    make_target(t.get("name"), cfg["d"], cfg["N"], t.get("degree", 1), t.get("function", "relu"),
-                cfg.get("tokens", "sphere"))
-    return estimate_memory(cfg)
+#: keys each model family needs (besides name, family and M); the others must be absent
+FAMILY_KEYS = {"attention": ("activation", "qk_mean", "qk_variance", "bias_c_over_sqrt_d"),
+               "mlp": ("width",), "kernel": ("qk_variance",)}
 
 
-def num_features(cfg: dict) -> int:
-    """Trainable parameters of the model: M (d+1) for RFA, the width for RFMLP."""
-    model, d = cfg["model"], cfg["d"]
-    if model["family"] == "mlp":
-        return int(model.get("width") or model["M"] * (d + 1))
-    if model["family"] == "attention":
-        return int(model["M"] * (d + 1))
-    return 0
+@dataclass(frozen=True)
+class ModelSettings:
+    """A model: random-feature attention, the random-feature MLP or the infinite-head kernel.
+
+    Attributes
+    ----------
+    name : str
+        The label of the model in rows and figures.
+    family : str
+        ``attention`` | ``mlp`` | ``kernel``.
+    M : int or None
+        Heads (attention; trainable parameters M (d+1)); the RFA head count an MLP is matched
+        to; ignored by the kernel (M = infinity).
+    activation, qk_mean, qk_variance, bias_c_over_sqrt_d
+        Attention: relu | softmax; zero | biased; the entry variance s^2 of W_m;
+        c / sqrt(d) for biased heads. The kernel uses ``qk_variance`` only.
+    width : int or None
+        MLP features (None: M (d+1), parameter-matched).
+    """
+
+    name: str
+    family: str
+    M: int | None
+    activation: str | None = None
+    qk_mean: str | None = None
+    qk_variance: float | None = None
+    bias_c_over_sqrt_d: float | None = None
+    width: int | None = None
+
+    def __post_init__(self):
+        choice("model.family", self.family, MODEL_FAMILIES)
+        needed = FAMILY_KEYS[self.family]
+        for key in ("activation", "qk_mean", "qk_variance", "bias_c_over_sqrt_d", "width"):
+            given = getattr(self, key) is not None
+            if key not in needed and given:
+                raise ConfigError(f"model.{key} is not used by model family {self.family} "
+                                  f"(it uses {', '.join(('M',) + needed)})")
+            if key in needed and key != "width" and not given:
+                raise ConfigError(f"model.{key} is missing from the config (model family "
+                                  f"{self.family} needs it)")
+        if self.family != "kernel" or self.M is not None:
+            positive_int("model.M", self.M)
+        if self.family == "attention":
+            choice("model.activation", self.activation, ACTIVATIONS)
+            choice("model.qk_mean", self.qk_mean, QK_MEANS)
+            real("model.bias_c_over_sqrt_d", self.bias_c_over_sqrt_d)
+        if self.qk_variance is not None:
+            positive("model.qk_variance", self.qk_variance)
+        if self.width is not None:
+            positive_int("model.width", self.width)
+
+    def num_features(self, d: int) -> int:
+        """Trainable parameters: M (d+1) for RFA, the width for RFMLP, 0 for the kernel."""
+        if self.family == "mlp":
+            return int(self.width or self.M * (d + 1))
+        if self.family == "attention":
+            return int(self.M * (d + 1))
+        return 0
 
 
-def estimate_memory(cfg: dict) -> dict:
-    """Peak bytes of the largest tensors (float64 unless dtype says otherwise)."""
-    n_max = max(cfg["n_grid"])
-    n_eval = cfg["n_val"] + cfg["n_test"]
-    item = 4 if cfg.get("dtype") == "float32" else 8
-    p = num_features(cfg)
-    tokens = (n_max + n_eval) * (cfg["N"] + 1) * cfg["d"] * item
-    if cfg["model"]["family"] == "kernel":
+@dataclass(frozen=True)
+class TargetSettings:
+    """A target family (module :mod:`rfattn.rfa.targets`) and its complexity knob."""
+
+    name: str
+    degree: int | None = None
+    function: str | None = None
+
+    def __post_init__(self):
+        choice("target.name", self.name, TARGETS)
+        uses = {"single_key": "degree", "query_key": "degree", "similarity": "function"}
+        used = uses.get(self.name)
+        for key in ("degree", "function"):
+            if key != used and getattr(self, key) is not None:
+                raise ConfigError(f"target.{key} is not used by target {self.name}")
+        if used is not None and getattr(self, used) is None:
+            raise ConfigError(f"target.{used} is missing from the config (target {self.name} "
+                              "needs it)")
+
+
+@dataclass(frozen=True)
+class RFASettings(RunSettings):
+    """Settings of one RFA job: a (model, target, seed) over a grid of sample sizes.
+
+    Vocabulary (Fu, Guo, Bai, Mei 2023): n samples (``n_grid``), d token dimension, N keys
+    per sample (tokens x_1..x_N besides the query x_0), M heads (``model.M``).
+    """
+
+    d: int
+    N: int
+    tokens: str
+    n_grid: tuple[int, ...]
+    n_val: int
+    n_test: int
+    noise_std: float
+    ridge: RidgeSettings
+    model: ModelSettings
+    target: TargetSettings
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("d", self.d)
+        positive_int("N", self.N)
+        choice("tokens", self.tokens, TOKEN_DISTRIBUTIONS)
+        object.__setattr__(self, "n_grid", tuple(positive_ints("n_grid", self.n_grid)))
+        positive_int("n_val", self.n_val)
+        positive_int("n_test", self.n_test)
+        nonnegative("noise_std", self.noise_std)
+
+    def make_target(self) -> Target:
+        t = self.target
+        return make_target(t.name, self.d, self.N, t.degree or 1, t.function or "relu",
+                           self.tokens)
+
+    @property
+    def num_features(self) -> int:
+        return self.model.num_features(self.d)
+
+
+def validate(cfg: dict) -> RFASettings:
+    """Check every value of a job config before any work.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/rfa.yaml``.
+
+    Returns
+    -------
+    RFASettings
+
+    Raises
+    ------
+    ConfigError
+        Naming the first bad key and its allowed values.
+    """
+    settings = settings_from(RFASettings, cfg)
+    settings.make_target()  # a constant target is refused here
+    return settings
+
+
+def estimate_memory(s: RFASettings) -> int:
+    """Peak bytes of the largest tensors of the job (in its dtype)."""
+    n_max, n_eval = s.n_grid[-1], s.n_val + s.n_test
+    item = torch.finfo(s.torch_dtype).bits // 8
+    p = s.num_features
+    tokens = (n_max + n_eval) * (s.N + 1) * s.d * item
+    if s.model.family == "kernel":
         mats = (n_max * n_max * 3 + n_eval * n_max * 2) * item
     else:
-        n_dual = max([n for n in cfg["n_grid"] if n < p], default=0)
+        n_dual = max([n for n in s.n_grid if n < p], default=0)
         mats = ((n_max + n_eval) * p + 4 * p * p + 3 * n_dual * n_dual
                 + n_eval * (n_dual + p)) * item
-    return {"bytes": tokens + mats, "n_max": n_max, "num_features": p}
+    return tokens + mats
 
 
-def _check_fits(cfg: dict, device: torch.device) -> None:
-    need = estimate_memory(cfg)["bytes"]
-    fits_in_memory(f"model {cfg['model'].get('name', cfg['model']['family'])} at "
-                   f"n={max(cfg['n_grid'])}", need, 0.8 * available_memory(device),
+def _check_fits(s: RFASettings) -> None:
+    fits_in_memory(f"model {s.model.name} at n={s.n_grid[-1]}", estimate_memory(s),
+                   0.8 * available_memory(s.torch_device),
                    "lower max(n_grid), n_val, n_test or model.M")
 
 
-def build_feature_map(cfg: dict, dtype: torch.dtype, device: torch.device):
+def build_feature_map(s: RFASettings):
     """The model's frozen random features, drawn from the stream (seed, 'weights', family)."""
-    model, d, N = cfg["model"], cfg["d"], cfg["N"]
-    gen = generator(cfg["seed"], "weights", model["family"])
-    if model["family"] == "mlp":
-        return RandomFeatureMLP.sample(num_features(cfg), N, d, gen, dtype=dtype, device=device)
-    c = model.get("bias_c_over_sqrt_d", 0.0) * math.sqrt(d)
-    return RandomFeatureAttention.sample(model["M"], d, gen, model.get("activation", "relu"),
-                                         model.get("qk_mean", "zero"),
-                                         model.get("qk_variance", 0.25), c, dtype, device)
+    model, d, N = s.model, s.d, s.N
+    gen = generator(s.seed, "weights", model.family)
+    dtype, device = s.torch_dtype, s.torch_device
+    if model.family == "mlp":
+        return RandomFeatureMLP.sample(s.num_features, N, d, gen, dtype=dtype, device=device)
+    c = model.bias_c_over_sqrt_d * math.sqrt(d)
+    return RandomFeatureAttention.sample(model.M, d, gen, model.activation, model.qk_mean,
+                                         model.qk_variance, c, dtype, device)
 
 
 def run_rfa_job(cfg: dict) -> pd.DataFrame:
-    """Test, validation and train errors and the chosen lambda for every n of ``cfg['n_grid']``."""
-    validate(cfg)
-    device, dtype = resolve_device(cfg.get("device", "auto")), resolve_dtype(cfg.get("dtype",
-                                                                                    "float64"))
-    _check_fits(cfg, device)
+    """One RFA job: errors and the chosen lambda for every n of the grid.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/rfa.yaml`` (see :class:`RFASettings`).
+
+    Returns
+    -------
+    DataFrame
+        Tidy rows: the setting columns (model, family, target, degree, function,
+        target_label, tokens, d, N, M (0 for the kernel), num_features, noise_std), ``n``,
+        ``seed``, ``metric`` (test_error, val_error, train_error: MSE / Var f*; lambda) and
+        ``value``.
+    """
+    s = validate(cfg)
+    _check_fits(s)
     start = time.perf_counter()
-    seed, d, N, tokens = cfg["seed"], cfg["d"], cfg["N"], cfg.get("tokens", "sphere")
-    t = cfg["target"]
-    target = make_target(t["name"], d, N, t.get("degree", 1), t.get("function", "relu"), tokens)
-    n_grid = positive_ints("n_grid", cfg["n_grid"])
-    sizes = {"train": n_grid[-1], "val": cfg["n_val"], "test": cfg["n_test"]}
+    target = s.make_target()
+    dtype, device = s.torch_dtype, s.torch_device
+    sizes = {"train": s.n_grid[-1], "val": s.n_val, "test": s.n_test}
     data = {}
     for split, size in sizes.items():
-        x0, X = sample_tokens(size, N, d, generator(seed, "tokens", split), tokens, dtype, device)
+        x0, X = sample_tokens(size, s.N, s.d, generator(s.seed, "tokens", split), s.tokens,
+                              dtype, device)
         clean = target(x0, X)
-        noise = torch.randn(size, generator=generator(seed, "noise", split), dtype=torch.float64)
-        y = clean if split == "test" else clean + cfg.get("noise_std", 0.0) * noise.to(clean)
+        noise = torch.randn(size, generator=generator(s.seed, "noise", split),
+                            dtype=torch.float64)
+        y = clean if split == "test" else clean + s.noise_std * noise.to(clean)
         data[split] = (x0, X, y)
-    lambdas = lambda_grid(cfg["ridge"])
-    selection = cfg["ridge"].get("selection", "val")
-    model = cfg["model"]
-    if model["family"] == "kernel":
+    lambdas, loo = s.ridge.lambdas, s.ridge.selection == "loo"
+    model = s.model
+    if model.family == "kernel":
         train = data["train"]
-        variance = model.get("qk_variance", 0.25)
-        gram = rfa_relu_kernel(train[0], train[1], variance=variance)
-        evals = {s: (rfa_relu_kernel(data[s][0], data[s][1], train[0], train[1], variance),
-                     data[s][2]) for s in ("val", "test")}
-        paths = prefix_kernel_ridge_paths(gram, train[2], n_grid, lambdas, evals,
-                                          loo=selection == "loo")
+        gram = rfa_relu_kernel(train[0], train[1], variance=model.qk_variance)
+        evals = {split: (rfa_relu_kernel(data[split][0], data[split][1], train[0], train[1],
+                                         model.qk_variance), data[split][2])
+                 for split in ("val", "test")}
+        paths = prefix_kernel_ridge_paths(gram, train[2], s.n_grid, lambdas, evals, loo=loo)
     else:
-        fmap = build_feature_map(cfg, dtype, device)
-        feats = {s: fmap.features(data[s][0], data[s][1]) for s in data}
-        evals = {s: (feats[s], data[s][2]) for s in ("val", "test")}
-        paths = prefix_ridge_paths(feats["train"], data["train"][2], n_grid, lambdas, evals,
-                                   loo=selection == "loo")
+        fmap = build_feature_map(s)
+        feats = {split: fmap.features(data[split][0], data[split][1]) for split in data}
+        evals = {split: (feats[split], data[split][2]) for split in ("val", "test")}
+        paths = prefix_ridge_paths(feats["train"], data["train"][2], s.n_grid, lambdas, evals,
+                                   loo=loo)
     scale = float(data["test"][2].var())
     setting = {
-        "model": model.get("name", model["family"]), "family": model["family"],
+        "model": model.name, "family": model.family,
         "target": target.name, "degree": target.degree, "function": target.function,
-        "target_label": target.label, "tokens": tokens, "d": d, "N": N,
-        "M": model["M"] if model["family"] != "kernel" else 0,
-        "num_features": num_features(cfg), "noise_std": cfg.get("noise_std", 0.0),
+        "target_label": target.label, "tokens": s.tokens, "d": s.d, "N": s.N,
+        "M": model.M if model.family != "kernel" else 0,
+        "num_features": s.num_features, "noise_std": s.noise_std,
     }
     rows = []
     for path in paths:
-        best = path.best("val" if selection == "val" else "loo")
+        best = path.best("loo" if loo else "val")
         metrics = {"test_error": float(path.mse["test"][best]) / scale,
                    "val_error": float(path.mse["val"][best]) / scale,
                    "train_error": float(path.mse["train"][best]) / scale,
                    "lambda": float(path.lambdas[best])}
-        rows += [{**setting, "n": path.n, "seed": seed, "metric": k, "value": v}
+        rows += [{**setting, "n": path.n, "seed": s.seed, "metric": k, "value": v}
                  for k, v in metrics.items()]
-    log.info("%s on %s, seed %d: %d sizes in %.2fs", setting["model"], target.label, seed,
+    log.info("%s on %s, seed %d: %d sizes in %.2fs", model.name, target.label, s.seed,
              len(paths), time.perf_counter() - start)
     return pd.DataFrame(rows)

@@ -5,14 +5,27 @@ Tarzanagh, Li, Thrampoulidis, Oymak, "Transformers as Support Vector Machines", 
 Mechanism", NeurIPS 2023 (arXiv 2306.13596).
 """
 
-from .dynamics import (AttentionData, Trajectory, correlation, outputs, random_data, saturation,
-                       softmax_scores, train_attention)
-from .problems import (AttSVMProblem, check_data, constraints, optimal_selection,
-                       token_scores)
+from .dynamics import (
+                       AttentionData,
+                       Trajectory,
+                       correlation,
+                       outputs,
+                       random_data,
+                       saturation,
+                       softmax_scores,
+                       train_attention,
+)
 from .nuclear import nuclear_bounds, solve_nuclear
+from .problems import AttSVMProblem, check_data, constraints, optimal_selection, token_scores
 from .selection import MultiTokenSVM, classify, is_locally_optimal, multi_token_svm
-from .solvers import (SVMResult, kkt_residual, least_distance, matrix_rank, solve_cvxpy,
-                      solve_frobenius)
+from .solvers import (
+                       SVMResult,
+                       kkt_residual,
+                       least_distance,
+                       matrix_rank,
+                       solve_cvxpy,
+                       solve_frobenius,
+)
 from .study import run_svm_job
 
 __all__ = [

@@ -11,9 +11,11 @@ Frobenius W-SVM and on (K, Q), :math:`W = KQ^\top`, to the nuclear-norm KQ-SVM.
   ``correlation`` :math:`-u`;
 - ``normalized`` GD divides each parameter's gradient by its Frobenius norm + eps (K and Q
   separately), as the official code does; the (K, Q) objective adds
-  :math:`\epsilon(\|K\|^2 + \|Q\|^2)` with eps the float64 machine epsilon.
+  :math:`\epsilon(\|K\|^2 + \|Q\|^2)` with eps the machine epsilon of the data's dtype
+  (float64 in the official code).
 
-All tensors carry a leading run axis R; one optimizer step updates every run.
+All tensors carry a leading run axis R; one optimizer step updates every run. Vocabulary:
+n samples, N tokens per sample (the paper's T), d token dimension.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from ..core.checks import ConfigError, choice, positive, positive_int
 LOSSES = ("logistic", "exponential", "correlation")
 HEADS = ("linear", "relu")
 PARAMETERIZATIONS = ("W", "KQ")
-EPS = torch.finfo(torch.float64).eps
+INITS = ("default", "zero")
 
 
 @dataclass
 class AttentionData:
-    """R datasets: tokens X (R, n, T, d), queries z (R, n, d), labels Y (R, n), head v (R, d),
+    """R datasets: tokens X (R, n, N, d), queries z (R, n, d), labels Y (R, n), head v (R, d),
     and for the ReLU head V (R, d, d)."""
 
     X: torch.Tensor
@@ -42,34 +44,51 @@ class AttentionData:
     v: torch.Tensor
     V: torch.Tensor | None = None
 
-    def to(self, device) -> AttentionData:
-        return AttentionData(*(None if t is None else t.to(device)
+    def to(self, device=None, dtype=None) -> AttentionData:
+        return AttentionData(*(None if t is None else t.to(device=device, dtype=dtype)
                                for t in (self.X, self.z, self.Y, self.v, self.V)))
 
 
-def random_data(runs: int, n: int, T: int, d: int, gen: torch.Generator,
+def random_data(runs: int, n: int, N: int, d: int, generator: torch.Generator,
                 head: str = "linear") -> AttentionData:
     """The official notebooks' data: unit-norm Gaussian tokens and queries, v ~ N(0, I)
-    normalized, labels uniform in {+-1}; V Gaussian with ||V||_F = 1 for the ReLU head."""
-    for name, value in (("runs", runs), ("n", n), ("T", T), ("d", d)):
+    normalized, labels uniform in {+-1}; V Gaussian with ||V||_F = 1 for the ReLU head.
+
+    Parameters
+    ----------
+    runs : int
+        Independent datasets R.
+    n, N, d : int
+        Samples, tokens per sample (the paper's T) and token dimension.
+    generator : torch.Generator
+        The random stream.
+    head : str
+        ``linear`` or ``relu`` (which also draws V).
+
+    Returns
+    -------
+    AttentionData
+        float64 tensors on the CPU.
+    """
+    for name, value in (("runs", runs), ("n", n), ("N", N), ("d", d)):
         positive_int(name, value)
     choice("head", head, HEADS)
 
     def unit(*shape):
-        x = torch.randn(*shape, generator=gen, dtype=torch.float64)
+        x = torch.randn(*shape, generator=generator, dtype=torch.float64)
         return x / x.norm(dim=-1, keepdim=True)
 
-    X, z, v = unit(runs, n, T, d), unit(runs, n, d), unit(runs, d)
-    Y = torch.randint(0, 2, (runs, n), generator=gen).to(torch.float64) * 2 - 1
+    X, z, v = unit(runs, n, N, d), unit(runs, n, d), unit(runs, d)
+    Y = torch.randint(0, 2, (runs, n), generator=generator).to(torch.float64) * 2 - 1
     V = None
     if head == "relu":
-        V = torch.randn(runs, d, d, generator=gen, dtype=torch.float64)
+        V = torch.randn(runs, d, d, generator=generator, dtype=torch.float64)
         V = V / V.norm(dim=(-1, -2), keepdim=True)
     return AttentionData(X, z, Y, v, V)
 
 
 def softmax_scores(W: torch.Tensor, data: AttentionData) -> torch.Tensor:
-    """:math:`s_i = \\mathrm{softmax}(X_i W z_i)`, shape (R, n, T)."""
+    """:math:`s_i = \\mathrm{softmax}(X_i W z_i)`, shape (R, n, N)."""
     return torch.softmax(torch.einsum("rntd,rde,rne->rnt", data.X, W, data.z), dim=-1)
 
 
@@ -101,37 +120,65 @@ class Trajectory:
 def train_attention(data: AttentionData, steps: int, lr: float = 0.1,
                     parameterization: str = "W", head: str = "linear", loss: str = "logistic",
                     normalized: bool = True, init: str = "default", init_scale: float = 0.1,
-                    record_every: int = 10, gen: torch.Generator | None = None) -> Trajectory:
+                    record_every: int = 10, generator: torch.Generator | None = None
+                    ) -> Trajectory:
     """Full-batch GD of every run at once; records W (or KQ^T) every ``record_every`` steps.
 
-    ``init``: ``default`` (PyTorch Linear init, U(-1/sqrt(d), 1/sqrt(d)) entries), ``zero``
-    (W = 0; for (K, Q): Q = 0 and K = init_scale N(0, 1), the official 2-D pictures).
+    Parameters
+    ----------
+    data : AttentionData
+        R datasets; the iterates take their device and dtype.
+    steps : int
+        Gradient steps.
+    lr : float
+        Learning rate.
+    parameterization : str
+        ``W`` or ``KQ`` (W = K Q^T).
+    head, loss : str
+        See the module docstring.
+    normalized : bool
+        Divide each parameter's gradient by its Frobenius norm + eps.
+    init : str
+        ``default`` (PyTorch Linear init, U(-1/sqrt(d), 1/sqrt(d)) entries) or ``zero``
+        (W = 0; for (K, Q): Q = 0 and K = init_scale N(0, 1), the official 2-D pictures).
+    init_scale : float
+        Scale of K for the zero start of (K, Q).
+    record_every : int
+        Steps between recorded iterates (the last step is always recorded).
+    generator : torch.Generator
+        The random stream of the initialization (drawn in float64 on the CPU).
+
+    Returns
+    -------
+    Trajectory
+        On the CPU.
     """
     steps = positive_int("steps", steps)
     positive("lr", lr)
     choice("parameterization", parameterization, PARAMETERIZATIONS)
     choice("head", head, HEADS)
     choice("loss", loss, LOSSES)
-    choice("init", init, ("default", "zero"))
+    choice("init", init, INITS)
     record_every = positive_int("record_every", record_every)
     if head == "relu" and data.V is None:
         raise ConfigError("the relu head needs data.V")
     R, _, _, d = data.X.shape
-    if gen is None:
+    if generator is None:
         raise ConfigError("train_attention needs a generator for the initialization")
+    eps = torch.finfo(data.X.dtype).eps
 
     def uniform():
         bound = 1 / math.sqrt(d)
-        return (torch.rand(R, d, d, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+        return (torch.rand(R, d, d, generator=generator, dtype=torch.float64) * 2 - 1) * bound
 
     if parameterization == "W":
         params = [torch.zeros(R, d, d, dtype=torch.float64) if init == "zero" else uniform()]
     elif init == "zero":
-        params = [init_scale * torch.randn(R, d, d, generator=gen, dtype=torch.float64),
+        params = [init_scale * torch.randn(R, d, d, generator=generator, dtype=torch.float64),
                   torch.zeros(R, d, d, dtype=torch.float64)]
     else:
         params = [uniform(), uniform()]
-    params = [p.to(data.X.device).requires_grad_() for p in params]
+    params = [p.to(data.X).requires_grad_() for p in params]
 
     def weight():
         return params[0] if parameterization == "W" else params[0] @ params[1].transpose(-1, -2)
@@ -145,12 +192,12 @@ def train_attention(data: AttentionData, steps: int, lr: float = 0.1,
             break
         risk = loss_fn(data.Y * outputs(weight(), data, head), loss).mean(-1).sum()
         if parameterization == "KQ":
-            risk = risk + EPS * sum((p**2).sum() for p in params)
+            risk = risk + eps * sum((p**2).sum() for p in params)
         grads = torch.autograd.grad(risk, params)
         with torch.no_grad():
             for p, g in zip(params, grads):
                 if normalized:
-                    g = g / (g.norm(dim=(-1, -2), keepdim=True) + EPS)
+                    g = g / (g.norm(dim=(-1, -2), keepdim=True) + eps)
                 p -= lr * g
         if not all(torch.isfinite(p).all() for p in params):
             raise FloatingPointError(f"gradient descent diverged at step {step}; lower lr "

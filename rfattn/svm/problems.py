@@ -1,7 +1,8 @@
 r"""Att-SVM constraint systems (Tarzanagh, Li, Thrampoulidis, Oymak 2023, arXiv 2308.16898;
 Tarzanagh, Li, Zhang, Oymak, NeurIPS 2023, arXiv 2306.13596).
 
-For data :math:`(Y_i, X_i, z_i)`, :math:`X_i \in \mathbb{R}^{T \times d}`, and a token selection
+For data :math:`(Y_i, X_i, z_i)`, :math:`X_i \in \mathbb{R}^{N \times d}` (N tokens: the
+paper's T), and a token selection
 :math:`\alpha`, the Att-SVM constraints are
 
 .. math:: (x_{i\alpha_i} - x_{it})^\top W z_i \ge 1 \quad \text{for all } i,\ t \ne \alpha_i,
@@ -57,16 +58,17 @@ class AttSVMProblem:
 
 
 def check_data(X, z=None, attention: str = "cross") -> tuple[np.ndarray, np.ndarray]:
-    """Validate tokens (n, T, d) and queries (n, d); returns them as float64 arrays."""
+    """Validate tokens (n, N, d) and queries (n, d); returns them as float64 arrays."""
     choice("attention", attention, ATTENTIONS)
     X = _finite("X", X)
     if X.ndim != 3:
-        raise ConfigError(f"X must have shape (n, T, d) (got {X.shape})")
-    n, T, d = X.shape
+        raise ConfigError(f"X must have shape (n, N, d) (got {X.shape})")
+    n, N, d = X.shape
     if n < 1 or d < 1:
         raise ConfigError(f"X must hold at least one sample and one feature (got {X.shape})")
-    if T < 2:
-        raise ConfigError(f"T must be >= 2: with one token there is nothing to select (got {T})")
+    if N < 2:
+        raise ConfigError(f"N (tokens) must be >= 2: with one token there is nothing to select "
+                          f"(got {N})")
     if attention == "cross":
         if z is None:
             raise ConfigError("cross attention needs queries z of shape (n, d)")
@@ -84,7 +86,7 @@ def check_data(X, z=None, attention: str = "cross") -> tuple[np.ndarray, np.ndar
 
 
 def token_scores(X, Y, v) -> np.ndarray:
-    """:math:`\\gamma_{it} = Y_i v^\\top x_{it}`, shape (n, T)."""
+    """:math:`\\gamma_{it} = Y_i v^\\top x_{it}`, shape (n, N)."""
     X, Y, v = _finite("X", X), _finite("Y", Y), _finite("v", v)
     if Y.shape != X.shape[:1] or v.shape != X.shape[2:]:
         raise ConfigError(f"Y must have shape (n,) = {X.shape[:1]} and v shape (d,) = "
@@ -97,13 +99,13 @@ def optimal_selection(X, Y, v) -> np.ndarray:
     return np.argmax(token_scores(X, Y, v), axis=1)
 
 
-def _selection(alpha, shape: tuple[int, ...], T: int) -> np.ndarray:
+def _selection(alpha, shape: tuple[int, ...], N: int) -> np.ndarray:
     alpha = np.asarray(alpha)
     if alpha.shape != shape or not np.issubdtype(alpha.dtype, np.integer):
         raise ConfigError(f"alpha must be integers of shape {shape} (got {alpha.shape}, "
                           f"{alpha.dtype})")
-    if (alpha < 0).any() or (alpha >= T).any():
-        raise ConfigError(f"alpha must lie in [0, T-1] = [0, {T - 1}] (got values "
+    if (alpha < 0).any() or (alpha >= N).any():
+        raise ConfigError(f"alpha must lie in [0, N-1] = [0, {N - 1}] (got values "
                           f"{alpha.min()}..{alpha.max()})")
     return alpha
 
@@ -111,25 +113,25 @@ def _selection(alpha, shape: tuple[int, ...], T: int) -> np.ndarray:
 def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
     """The Att-SVM constraint system for selection ``alpha``.
 
-    ``alpha``: (n,) for cross and self attention; (n, T) for seq2seq and causal (one selected
+    ``alpha``: (n,) for cross and self attention; (n, N) for seq2seq and causal (one selected
     key per query position; causal requires ``alpha[i, k] <= k``). Duplicate tokens equal to
     the selected one give a zero row, which makes the problem infeasible (reported by the
     solvers), never a crash.
     """
     X, z = check_data(X, z, attention) if attention in ("cross", "self") else (
         check_data(X, None, "self")[0], None)
-    n, T, d = X.shape
+    n, N, d = X.shape
     gaps, queries_of_rows, rows = [], [], []
     if attention in ("cross", "self"):
-        alpha = _selection(alpha, (n,), T)
+        alpha = _selection(alpha, (n,), N)
         queries = [(0, z)]
         select = alpha[:, None]
     else:
-        alpha = _selection(alpha, (n, T), T)
-        if attention == "causal" and (alpha > np.arange(T)).any():
+        alpha = _selection(alpha, (n, N), N)
+        if attention == "causal" and (alpha > np.arange(N)).any():
             raise ConfigError("causal attention: alpha[i, k] must be <= k (a query sees keys "
                               "up to its own position)")
-        queries = [(k, X[:, k]) for k in range(T)]
+        queries = [(k, X[:, k]) for k in range(N)]
         select = alpha
     for k, zk in queries:
         if not np.abs(zk).sum(axis=-1).all():
@@ -137,7 +139,7 @@ def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
                               "its tokens")
         chosen = select[:, k if select.shape[1] > 1 else 0]
         sel = X[np.arange(n), chosen]  # (n, d)
-        keys = range(k + 1) if attention == "causal" else range(T)
+        keys = range(k + 1) if attention == "causal" else range(N)
         for t in keys:
             mask = chosen != t
             gaps.append((sel - X[:, t])[mask])

@@ -100,9 +100,9 @@ class MultiTokenSVM:
 
 
 def multi_token_svm(X, z, scores, threshold: float = 1e-3) -> MultiTokenSVM:
-    """The nonlinear-head SVM-equivalence from final softmax ``scores`` (n, T)."""
+    """The nonlinear-head SVM-equivalence from final softmax ``scores`` (n, N)."""
     X, z, scores = (np.asarray(a, dtype=np.float64) for a in (X, z, scores))
-    n, T, d = X.shape
+    n, N, d = X.shape
     eq_rows, eq_log, ineq = [], [], []
     selected = []
     for i in range(n):
@@ -111,7 +111,7 @@ def multi_token_svm(X, z, scores, threshold: float = 1e-3) -> MultiTokenSVM:
         for t1, t2 in zip(O[:-1], O[1:]):
             eq_rows.append(np.outer(X[i, t2] - X[i, t1], z[i]).ravel())
             eq_log.append(np.log(scores[i, t2] / scores[i, t1]))
-        for t in np.setdiff1d(np.arange(T), O):
+        for t in np.setdiff1d(np.arange(N), O):
             ineq.append(np.outer(X[i, O[0]] - X[i, t], z[i]).ravel())
     E = np.array(eq_rows).reshape(-1, d * d)
     A = np.array(ineq).reshape(-1, d * d)

@@ -17,15 +17,27 @@ r"""Att-SVM study jobs (Tarzanagh, Li, Thrampoulidis, Oymak 2023, arXiv 2308.168
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import ConfigError, choice, positive, positive_int
-from ..core.runtime import generator, resolve_device
-from .dynamics import (correlation, random_data, saturation, softmax_scores,
-                       train_attention)
-from .nuclear import solve_nuclear
+from ..core.checks import ConfigError, boolean, choice, positive, positive_int, real
+from ..core.runtime import generator
+from ..core.settings import RunSettings, settings_from
+from .dynamics import (
+    INITS,
+    LOSSES,
+    PARAMETERIZATIONS,
+    AttentionData,
+    correlation,
+    random_data,
+    saturation,
+    softmax_scores,
+    train_attention,
+)
+from .nuclear import Tolerances, solve_nuclear
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm
 from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
@@ -33,79 +45,209 @@ from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
 KINDS = ("trajectory", "convergence", "nonlinear", "rank")
 
 
-def validate(cfg: dict) -> None:
-    choice("kind", cfg["kind"], KINDS)
-    for key in ("runs", "n", "T", "d", "steps", "record_every"):
-        positive_int(key, cfg[key])
-    positive("lr", cfg["lr"])
-    positive("rank_rtol", cfg["rank_rtol"])
-    positive("gap_tol", cfg["gap_tol"])
+@dataclass(frozen=True)
+class SVMSettings(RunSettings):
+    """Settings every Att-SVM job shares.
+
+    Vocabulary (Tarzanagh et al. 2023): n samples per instance, N tokens per sample (the
+    paper's T), d token dimension; ``dtype`` is that of gradient descent (the SVMs are solved
+    in float64).
+    """
+
+    kind: str
+    n: int
+    N: int
+    d: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        choice("kind", self.kind, KINDS)
+        positive_int("n", self.n)
+        positive_int("N", self.N)
+        if self.N < 2:
+            raise ConfigError(f"N (tokens) must be >= 2: with one token there is nothing to "
+                              f"select (got {self.N})")
+        positive_int("d", self.d)
+
+
+@dataclass(frozen=True)
+class TrainingSettings(SVMSettings):
+    """Gradient descent of the official code (module :mod:`rfattn.svm.dynamics`)."""
+
+    steps: int
+    lr: float
+    loss: str
+    normalized: bool
+    init: str
+    record_every: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("steps", self.steps)
+        positive("lr", self.lr)
+        choice("loss", self.loss, LOSSES)
+        boolean("normalized", self.normalized)
+        choice("init", self.init, INITS)
+        positive_int("record_every", self.record_every)
+
+    def train(self, data: AttentionData, parameterization: str, head: str = "linear"):
+        """GD of every run at once on the job's device and dtype; iterates come to the CPU."""
+        return train_attention(data.to(self.torch_device, self.torch_dtype), self.steps,
+                               self.lr, parameterization, head, self.loss, self.normalized,
+                               self.init, record_every=self.record_every,
+                               generator=generator(self.seed, "svm", "init", parameterization))
+
+
+@dataclass(frozen=True)
+class DynamicsSettings(TrainingSettings):
+    """Gradient descent, then both SVMs of the tokens it selects."""
+
+    rank_rtol: float
+    gap_tol: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        real("rank_rtol", self.rank_rtol, low=0.0, high=1.0, low_open=True)
+        Tolerances.from_gap_tol(self.gap_tol)
+
+
+@dataclass(frozen=True)
+class TrajectorySettings(DynamicsSettings):
+    """Kind ``trajectory`` (E1, E2): one 2-D instance, both parameterizations, both SVMs."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.d != 2:
+            raise ConfigError(f"d must be 2 for kind trajectory (2-D pictures; got {self.d})")
+
+
+@dataclass(frozen=True)
+class ConvergenceSettings(DynamicsSettings):
+    """Kind ``convergence`` (E3, E6): ``runs`` instances trained at once, against the SVMs."""
+
+    runs: int
+    parameterization: str
+    nuclear: bool
+    iterate_rank_rtol: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("runs", self.runs)
+        choice("parameterization", self.parameterization, PARAMETERIZATIONS)
+        boolean("nuclear", self.nuclear)
+        real("iterate_rank_rtol", self.iterate_rank_rtol, low=0.0, high=1.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class NonlinearSettings(TrainingSettings):
+    """Kind ``nonlinear`` (E4): ReLU head; the multi-token SVM-equivalence."""
+
+    runs: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("runs", self.runs)
+
+
+@dataclass(frozen=True)
+class RankSettings(SVMSettings):
+    """Kind ``rank`` (E5, feasibility): alpha = opt; feasibility and ranks of both SVMs."""
+
+    runs: int
+    rank_rtol: float
+    gap_tol: float
+    loose_rank_rtol: float
+    official_sdp: bool
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("runs", self.runs)
+        real("rank_rtol", self.rank_rtol, low=0.0, high=1.0, low_open=True)
+        Tolerances.from_gap_tol(self.gap_tol)
+        real("loose_rank_rtol", self.loose_rank_rtol, low=0.0, high=1.0, low_open=True)
+        boolean("official_sdp", self.official_sdp)
+
+
+SETTINGS = {"trajectory": TrajectorySettings, "convergence": ConvergenceSettings,
+            "nonlinear": NonlinearSettings, "rank": RankSettings}
+
+
+def validate(cfg: dict) -> SVMSettings:
+    """Check every value of a job config before any work.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/svm.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    SVMSettings
+        The kind's settings class (:data:`SETTINGS`).
+    """
+    kind = choice("kind", cfg.get("kind"), KINDS)
+    return settings_from(SETTINGS[kind], cfg)
 
 
 def _instance(data, r: int):
     return tuple(a[r].cpu().numpy() for a in (data.X, data.z, data.Y, data.v))
 
 
-def _train(cfg, data, parameterization, head="linear"):
-    """GD of every run at once on ``cfg['device']``; iterates come back to the CPU."""
-    return train_attention(data.to(resolve_device(cfg["device"])), cfg["steps"], cfg["lr"],
-                           parameterization, head, cfg["loss"],
-                           cfg["normalized"], cfg["init"], record_every=cfg["record_every"],
-                           gen=generator(cfg["seed"], "svm", "init", parameterization))
+def _data(s: SVMSettings, runs: int, d: int, head: str = "linear") -> AttentionData:
+    return random_data(runs, s.n, s.N, d, generator(s.seed, "svm", "data"), head=head)
 
 
-def _solve_both(cfg, problem):
-    frob = solve_frobenius(problem, cfg["rank_rtol"])
-    nuc = solve_nuclear(problem, cfg["rank_rtol"], cfg["gap_tol"], frobenius=frob
+def _solve_both(s, problem):
+    frob = solve_frobenius(problem, s.rank_rtol)
+    nuc = solve_nuclear(problem, s.rank_rtol, s.gap_tol, frobenius=frob
                         ) if frob.optimal else frob
     return frob, nuc
 
 
-def _trajectory(cfg):
-    data = random_data(1, cfg["n"], cfg["T"], 2, generator(cfg["seed"], "svm", "data"))
+def _trajectory(s: TrajectorySettings) -> list[dict]:
+    data = _data(s, 1, 2)
     X, z, Y, v = _instance(data, 0)
     rows = [{"analysis": "token", "i": i, "t": t, "metric": c, "value": float(X[i, t, j]),
              "optimal": int(t == np.argmax(Y[i] * X[i] @ v))}
-            for i in range(cfg["n"]) for t in range(cfg["T"]) for j, c in enumerate("xy")]
+            for i in range(s.n) for t in range(s.N) for j, c in enumerate("xy")]
     for par in ("W", "KQ"):
-        traj = _train(cfg, data, par)
+        traj = s.train(data, par)
         path = torch.einsum("kde,ne->knd", traj.W[0], data.z[0]).numpy()
         for k, step in enumerate(traj.steps.tolist()):
-            for i in range(cfg["n"]):
+            for i in range(s.n):
                 rows += [{"analysis": "path", "parameterization": par, "step": step, "i": i,
                           "metric": c, "value": float(path[k, i, j])} for j, c in enumerate("xy")]
         alpha = traj.scores[0].argmax(-1).numpy()
-        frob, nuc = _solve_both(cfg, constraints(X, alpha, z))
+        frob, nuc = _solve_both(s, constraints(X, alpha, z))
         for name, res in (("frobenius", frob), ("nuclear", nuc)):
             if not res.optimal:
                 continue
             direction = res.W @ z.T  # (2, n)
             rows += [{"analysis": "svm", "parameterization": par, "svm": name, "i": i,
                       "metric": c, "value": float(direction[j, i])}
-                     for i in range(cfg["n"]) for j, c in enumerate("xy")]
+                     for i in range(s.n) for j, c in enumerate("xy")]
             rows.append({"analysis": "final", "parameterization": par, "svm": name,
                          "metric": "correlation",
                          "value": float(correlation(traj.W[0, -1], torch.tensor(res.W)))})
     return rows
 
 
-def _convergence(cfg):
-    data = random_data(cfg["runs"], cfg["n"], cfg["T"], cfg["d"],
-                       generator(cfg["seed"], "svm", "data"))
-    traj = _train(cfg, data, cfg["parameterization"])
+def _convergence(s: ConvergenceSettings) -> list[dict]:
+    data = _data(s, s.runs, s.d)
+    traj = s.train(data, s.parameterization)
     alpha = traj.scores.argmax(-1).numpy()
     rows, svms = [], []
-    for r in range(cfg["runs"]):
+    for r in range(s.runs):
         X, z, Y, v = _instance(data, r)
-        frob, nuc = _solve_both(cfg, constraints(X, alpha[r], z)) if cfg["nuclear"] else (
-            solve_frobenius(constraints(X, alpha[r], z), cfg["rank_rtol"]), None)
+        frob, nuc = _solve_both(s, constraints(X, alpha[r], z)) if s.nuclear else (
+            solve_frobenius(constraints(X, alpha[r], z), s.rank_rtol), None)
         label = classify(X, z, Y, v, alpha[r], frob) if frob.optimal else "infeasible"
-        s = torch.linalg.svdvals(traj.W[r, -1])
+        sv = torch.linalg.svdvals(traj.W[r, -1])
         run = {"analysis": "run", "run": r}
         rows += [{**run, "metric": f"class_{c}", "value": float(label == c)}
                  for c in ("global", "local", "neither", "infeasible")]
         rows.append({**run, "metric": "iterate_rank", "value": float(
-            (s > cfg["iterate_rank_rtol"] * s[0]).sum())})
+            (sv > s.iterate_rank_rtol * sv[0]).sum())})
         if frob.optimal:
             rows.append({**run, "metric": "frobenius_rank", "value": float(frob.rank)})
             svms.append((r, "frobenius", frob.W))
@@ -123,33 +265,32 @@ def _convergence(cfg):
             sat = saturation(softmax_scores(traj.W[:, k].to(data.X), data))
         norms = traj.W[:, k].norm(dim=(-1, -2))
         sv = torch.linalg.svdvals(traj.W[:, k])
-        ranks = (sv > cfg["iterate_rank_rtol"] * sv[:, :1]).sum(-1)
+        ranks = (sv > s.iterate_rank_rtol * sv[:, :1]).sum(-1)
         rows += [{"analysis": "step", "run": r, "step": step, "metric": m, "value": float(v)}
-                 for r in range(cfg["runs"]) for m, v in (("saturation", sat[r]),
+                 for r in range(s.runs) for m, v in (("saturation", sat[r]),
                                                           ("norm", norms[r]),
                                                           ("rank", ranks[r]))]
-    return [{**row, "parameterization": cfg["parameterization"]} for row in rows]
+    return [{**row, "parameterization": s.parameterization} for row in rows]
 
 
-def _nonlinear(cfg):
-    data = random_data(cfg["runs"], cfg["n"], cfg["T"], cfg["d"],
-                       generator(cfg["seed"], "svm", "data"), head="relu")
-    traj = _train(cfg, data, "W", head="relu")
+def _nonlinear(s: NonlinearSettings) -> list[dict]:
+    data = _data(s, s.runs, s.d, head="relu")
+    traj = s.train(data, "W", head="relu")
     rows = []
-    for r in range(cfg["runs"]):
+    for r in range(s.runs):
         X, z, Y, v = _instance(data, r)
-        s = traj.scores[r].numpy()
+        scores = traj.scores[r].numpy()
         reason = None
-        if ((s > 1e-6) & (s <= 1e-3)).any():
+        if ((scores > 1e-6) & (scores <= 1e-3)).any():
             reason = "ambiguous"  # a softmax weight between the thresholds
-        elif (s <= 1e-6).sum() == 0:
+        elif (scores <= 1e-6).sum() == 0:
             reason = "nothing_suppressed"
         elif (Y > 0).all():
             reason = "one_label"
         W_final = traj.W[r, -1].numpy()
         if reason is None:
-            equiv = multi_token_svm(X, z, s)
-            single = solve_frobenius(constraints(X, s.argmax(-1), z))
+            equiv = multi_token_svm(X, z, scores)
+            single = solve_frobenius(constraints(X, scores.argmax(-1), z))
             if not (equiv.W_dir.optimal and single.optimal):
                 reason = "failed_solve"
         rows.append({"analysis": "filter", "run": r, "metric": f"rejected_{reason or 'no'}",
@@ -177,14 +318,13 @@ def _official_nuclear_rank(problem) -> int:
     return 1 if result.W is None else int(np.linalg.matrix_rank(result.W))
 
 
-def _rank(cfg):
-    data = random_data(cfg["runs"], cfg["n"], cfg["T"], cfg["d"],
-                       generator(cfg["seed"], "svm", "data"))
+def _rank(s: RankSettings) -> list[dict]:
+    data = _data(s, s.runs, s.d)
     rows = []
-    for r in range(cfg["runs"]):
+    for r in range(s.runs):
         X, z, Y, v = _instance(data, r)
         problem = constraints(X, optimal_selection(X, Y, v), z)
-        frob, nuc = _solve_both(cfg, problem)
+        frob, nuc = _solve_both(s, problem)
         run = {"analysis": "instance", "run": r}
         rows.append({**run, "metric": "feasible", "value": float(frob.optimal)})
         # the official notebooks: matrix_rank(None) == 1 for an infeasible instance
@@ -192,22 +332,36 @@ def _rank(cfg):
                      "value": float(frob.rank if frob.optimal else 1)})
         if frob.optimal:
             rows.append({**run, "metric": "frobenius_rank", "value": float(frob.rank)})
-        if cfg["official_sdp"]:
+        if s.official_sdp:
             rows.append({**run, "metric": "official_rank_nuclear",
                          "value": float(_official_nuclear_rank(problem) if frob.optimal else 1)})
         if nuc.optimal:
             rows += [{**run, "metric": "nuclear_rank", "value": float(nuc.rank)},
                      {**run, "metric": "nuclear_gap", "value": float(nuc.certificate)},
                      {**run, "metric": "nuclear_rank_loose", "value": float(
-                         matrix_rank(nuc.W, cfg["loose_rank_rtol"]))}]
+                         matrix_rank(nuc.W, s.loose_rank_rtol))}]
     return rows
 
 
+JOBS = {"trajectory": _trajectory, "convergence": _convergence, "nonlinear": _nonlinear,
+        "rank": _rank}
+
+
 def run_svm_job(cfg: dict) -> pd.DataFrame:
-    """One job: validated config -> tidy rows with the setting columns prepended."""
-    validate(cfg)
-    rows = {"trajectory": _trajectory, "convergence": _convergence, "nonlinear": _nonlinear,
-            "rank": _rank}[cfg["kind"]](cfg)
-    setting = {"kind": cfg["kind"], "n": cfg["n"], "T": cfg["T"], "d": cfg["d"],
-               "seed": cfg["seed"]}
+    """One Att-SVM job (module docstring).
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config composed from ``conf/svm.yaml`` and its ``kind``.
+
+    Returns
+    -------
+    DataFrame
+        Tidy rows: the setting columns (kind, n, N, d, seed), then the kind's own columns
+        (analysis, run, step, parameterization, svm, ...), ``metric`` and ``value``.
+    """
+    s = validate(cfg)
+    rows = JOBS[s.kind](s)
+    setting = {"kind": s.kind, "n": s.n, "N": s.N, "d": s.d, "seed": s.seed}
     return pd.DataFrame([{**setting, **row} for row in rows])

@@ -17,7 +17,8 @@ Each iteration solves the Schur system :math:`(M + \mathrm{diag}(s / y))\,\Delta
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import lapack

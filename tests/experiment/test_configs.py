@@ -1,0 +1,184 @@
+"""Every config composes into its lens's Settings; each entry point runs at a tiny size."""
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from rfattn.core import ConfigError
+from rfattn.core.settings import RunSettings
+from rfattn.experiment import collect
+from rfattn.experiment.hydra_app import CONF_DIR, compose, job_config
+from rfattn.lowrank import study as lowrank_study
+from rfattn.ntk import study as ntk_study
+from rfattn.rfa import study as rfa_study
+from rfattn.svm import study as svm_study
+
+ROOT = Path(__file__).resolve().parents[2]
+LENSES = {"rfa": rfa_study, "svm": svm_study, "lowrank": lowrank_study, "ntk": ntk_study}
+GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
+          for g in ("model", "target", "launcher", "experiment", "scale", "kind")}
+TINY = ["n_grid=[16,32]", "n_val=30", "n_test=40", "d=3", "N=3", "model.M=5", "ridge.num=4"]
+
+
+def sweep_points(params) -> list[list]:
+    """Every point of a sweep's parameters as parsed overrides (seeds: the first only; they do
+    not change what is valid)."""
+    parser = OverridesParser.create()
+    axes = []
+    for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()]):
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+        values = values[:1] if o.key_or_group == "seed" else values
+        axes.append([parser.parse_override(f"{o.key_or_group}={v}") for v in values])
+    return [list(point) for point in itertools.product(*axes)]
+
+
+def configs():
+    """(lens, config overrides, value overrides) of every config: every group option and every
+    point of every experiment's sweep. Group choices need a composition; values are set on it."""
+    for model, target in itertools.product(GROUPS["model"], GROUPS["target"]):
+        yield "rfa", (f"model={model}", f"target={target}"), []
+    for scale in GROUPS["scale"]:
+        yield "rfa", (f"+scale={scale}",), []
+    for lens in ("svm", "lowrank", "ntk"):
+        for kind in LENSES[lens].KINDS:
+            yield lens, (f"kind={kind}",), []
+    for experiment in GROUPS["experiment"]:
+        lens = experiment.split("_")[0]
+        params = compose(lens, [f"+experiment={experiment}"],
+                         return_hydra_config=True).hydra.sweeper.params
+        assert params, f"{experiment} names no sweep"
+        for point in sweep_points(params):
+            groups = tuple(f"{o.key_or_group}={o.value()}" for o in point
+                           if o.key_or_group in GROUPS)
+            values = [o for o in point if o.key_or_group not in GROUPS]
+            yield lens, (f"+experiment={experiment}", *groups), values
+
+
+def test_every_config_builds_its_lens_settings():
+    built, composed = {lens: 0 for lens in LENSES}, {}
+    for lens, groups, values in configs():
+        if (lens, groups) not in composed:
+            composed[lens, groups] = compose(lens, list(groups))
+        cfg = composed[lens, groups].copy()
+        for o in values:
+            OmegaConf.update(cfg, o.key_or_group, o.value())
+        settings = LENSES[lens].validate(job_config(cfg))
+        assert isinstance(settings, RunSettings), (lens, groups, values)
+        built[lens] += 1
+    assert set(GROUPS["kind"]) == {k for m in LENSES.values() if hasattr(m, "KINDS")
+                                   for k in m.KINDS}
+    assert min(built.values()) >= 10, built
+
+
+@pytest.mark.parametrize("lens", LENSES)
+def test_missing_and_unknown_keys_are_named(lens):
+    cfg = job_config(compose(lens))
+    with pytest.raises(ConfigError, match="seed is missing"):
+        LENSES[lens].validate({k: v for k, v in cfg.items() if k != "seed"})
+    with pytest.raises(ConfigError, match="sead is not a setting"):
+        LENSES[lens].validate({**cfg, "sead": 1})
+
+
+def test_launcher_presets_select_their_launchers():
+    targets = {name: compose("rfa", [f"launcher={name}"], return_hydra_config=True)
+               .hydra.launcher._target_ for name in GROUPS["launcher"]}
+    assert "BasicLauncher" in targets["local"]
+    assert "JoblibLauncher" in targets["joblib"]
+    assert "SlurmLauncher" in targets["slurm"]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *args], cwd=cwd, check=True, capture_output=True,
+                          text=True)
+
+
+def test_single_run_entry_point(tmp_path):
+    run("-m", "sims.rfa", *TINY, f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "rows.csv").exists() and (tmp_path / "run.json").exists()
+
+
+@pytest.mark.parametrize("launcher", ["launcher=joblib", "hydra/launcher=submitit_local"])
+def test_tiny_multirun(tmp_path, launcher):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher" if "submitit" in launcher
+                        else "hydra_plugins.hydra_joblib_launcher")
+    run("-m", "sims.rfa", "-m", launcher, "model=rfa,rfmlp", "seed=0,1", *TINY,
+        f"hydra.sweep.dir={tmp_path}")
+    table = collect(tmp_path)
+    assert table.job.nunique() == 4
+    first = sorted(table.job.unique())[0].split(",")
+    assert "model=rfa" in first and "seed=0" in first  # the folder is named by the setting
+
+
+def test_collect_console_command(tmp_path):
+    run("-m", "sims.rfa", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}")
+    out = run("-m", "rfattn.experiment.collect", str(tmp_path))
+    assert "from 2 jobs" in out.stdout
+
+
+def main_job(tmp_path, study, launcher, *overrides):
+    """``python -m paper_repro --studies STUDY`` at a tiny size: figure names, report text."""
+    out = run("-m", "paper_repro", "--studies", study, "--launcher", launcher,
+              "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"), *overrides)
+    assert "report:" in out.stdout
+    figs = {p.name for p in (tmp_path / "fig").glob("*.png")}
+    assert all(name.startswith(f"{study}_") for name in figs)
+    return figs, (tmp_path / "fig" / "REPORT.md").read_text()
+
+
+def test_main_job_at_tiny_size_rfa(tmp_path):
+    figs, report = main_job(tmp_path, "rfa", "local", "n_grid=[32,64,128]", "n_val=40",
+                            "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8")
+    assert len(figs) == 4
+    assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
+
+
+def test_main_job_at_tiny_size_ntk(tmp_path):
+    figs, report = main_job(tmp_path, "ntk", "local", "width=8,16", "seed=0,1", "steps=10",
+                            "record_every=5", "n=24", "angles=9", "m_grid=[16,64,256]")
+    assert len(figs) == 5
+    assert "empirical-ntk-converges" in report and "fig3-decay-rate" in report
+
+
+def test_ntk_entry_point(tmp_path):
+    run("-m", "sims.ntk", "kind=width_convergence", "width=16", "depth=2", "n=5",
+        f"hydra.run.dir={tmp_path}")
+    assert "relative_error" in (tmp_path / "rows.csv").read_text()
+
+
+def test_main_job_at_tiny_size_lowrank(tmp_path):
+    figs, report = main_job(tmp_path, "lowrank", "joblib", "d=16", "patterns=16", "n=200",
+                            "n_test=200", "m=16", "epochs=3", "probe=64", "seed=0,1",
+                            "prune_rates=[0.0,0.5]")
+    assert len(figs) == 7
+    assert "kq-update-rank-equals-patterns" in report and "lora-rank-2K-matches-full" in report
+
+
+def test_lowrank_entry_point(tmp_path):
+    run("-m", "sims.lowrank", "kind=adapter", "method=svfit", "r=1", "d=8", "patterns=8",
+        "n=64", "n_test=64", "m=8", "epochs=1", f"hydra.run.dir={tmp_path}")
+    assert "test_error" in (tmp_path / "rows.csv").read_text()
+
+
+def test_main_job_refuses_an_override_no_sweep_uses(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "paper_repro", "--studies", "svm", "--out",
+                          str(tmp_path), "stepz=3"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode != 0 and "'stepz=3' sets a key that no sweep of svm has" in out.stderr
+
+
+def test_main_job_at_tiny_size_svm(tmp_path):
+    pytest.importorskip("cvxpy")
+    figs, report = main_job(tmp_path, "svm", "joblib", "runs=6", "steps=300",
+                            "record_every=100")
+    assert len(figs) == 5
+    assert "e3-kq-converges-to-nuclear-svm" in report and "e5-nuclear-rank-below" in report
+
+
+def test_svm_entry_point(tmp_path):
+    run("-m", "sims.svm", "kind=rank", "runs=3", "n=3", "N=3", "d=3", "official_sdp=false",
+        f"hydra.run.dir={tmp_path}")
+    assert "frobenius_rank" in (tmp_path / "rows.csv").read_text()
