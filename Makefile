@@ -9,7 +9,7 @@ BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
-.PHONY: setup repro test test-all bench report clean-outputs
+.PHONY: setup repro test test-all lint bench report clean-outputs
 
 setup: $(STAMP)
 
@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml tools/install-torch.sh
 repro: setup          ## quick reproduction of every study: figures/, figures/REPORT.md
 	$(PY) -m paper_repro --quick
 
-test: setup           ## default test suite (excludes `slow` and `gpu`)
+test: setup           ## lint (ruff) and the default test suite (excludes `slow` and `gpu`)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+lint: setup           ## ruff (line length 100; pyproject.toml [tool.ruff])
+	$(PY) -m ruff check .
 
 test-all: setup       ## every CPU test, the slow ones included
 	$(PY) -m pytest -q -m "not gpu"

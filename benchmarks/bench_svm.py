@@ -9,7 +9,7 @@
   direction, working set above d^2 constraints, certified by the duality gap) against cvxpy with
   SCS (the official code's SDP solver) at default and at tight tolerance (eps 1e-9); 50 to
   20,000 constraints.
-- E3: 100 runs (n = 6, T = 8, d = 10, 2000 steps) of both parameterizations, with the SVM
+- E3: 100 runs (n = 6, N = 8, d = 10, 2000 steps) of both parameterizations, with the SVM
   solves of every run.
 
 Instances are feasible by construction: the selection is the argmax of a random planted W.
@@ -34,9 +34,10 @@ from rfattn.svm import constraints, solve_cvxpy, solve_frobenius, solve_nuclear
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def planted(n: int, T: int, d: int, seed: int):
+def planted(n: int, N: int, d: int, seed: int):
+    """A feasible instance: n samples of N unit tokens in R^d, selection by a random W."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, T, d))
+    X = rng.standard_normal((n, N, d))
     X /= np.linalg.norm(X, axis=-1, keepdims=True)
     z = rng.standard_normal((n, d))
     z /= np.linalg.norm(z, axis=-1, keepdims=True)
@@ -67,12 +68,12 @@ def cvx_nuclear(problem, **opts):
 def bench_frobenius(sizes):
     out = []
     tight = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
-    for n, T, d in sizes:
-        problem = planted(n, T, d, seed=n * 1000 + d)
+    for n, N, d in sizes:
+        problem = planted(n, N, d, seed=n * 1000 + d)
         t_ours, res = timed(lambda: solve_frobenius(problem), repeat=3)
         t_cvx, val = timed(lambda: cvx_frobenius(problem))
         t_tight, val_tight = timed(lambda: cvx_frobenius(problem, **tight))
-        row = {"n": n, "T": T, "d": d, "constraints": problem.n_constraints,
+        row = {"n": n, "N": N, "d": d, "constraints": problem.n_constraints,
                "status": res.status, "kkt_residual": res.certificate,
                "ours_s": t_ours, "clarabel_s": t_cvx, "clarabel_tight_s": t_tight,
                "speedup_vs_clarabel": t_cvx / t_ours,
@@ -86,8 +87,8 @@ def bench_frobenius(sizes):
 
 def bench_nuclear(sizes):
     out = []
-    for n, T, d in sizes:
-        problem = planted(n, T, d, seed=n * 1000 + d)
+    for n, N, d in sizes:
+        problem = planted(n, N, d, seed=n * 1000 + d)
         repeat = 3 if problem.n_constraints <= 2000 else 1
         t_ours, res = timed(lambda: solve_nuclear(problem), repeat=repeat)
         t_scs, scs = timed(lambda: cvx_nuclear(problem))
@@ -95,7 +96,7 @@ def bench_nuclear(sizes):
         lower = res.details["lower_bound"]
         # the optimum lies in [lower, objective]; how far SCS tight lands outside that interval
         outside = max(lower - tight.objective, tight.objective - res.objective, 0.0)
-        row = {"n": n, "T": T, "d": d, "constraints": problem.n_constraints,
+        row = {"n": n, "N": N, "d": d, "constraints": problem.n_constraints,
                "status": res.status, "certified_gap": res.certificate, "rank": res.rank,
                "iterations": res.details["iterations"], "rounds": res.details["rounds"],
                "ours_s": t_ours, "scs_s": t_scs, "scs_tight_s": t_tight,
@@ -117,7 +118,7 @@ def bench_e3(runs: int = 100):
     start = time.perf_counter()
     for par in ("W", "KQ"):
         traj = train_attention(data, 2000, 0.1, par, record_every=20,
-                               gen=generator(0, "bench", par))
+                               generator=generator(0, "bench", par))
         alpha = traj.scores.argmax(-1).numpy()
         for r in range(runs):
             X, z, Y, v = (a[r].numpy() for a in (data.X, data.z, data.Y, data.v))

@@ -94,13 +94,14 @@ def spectra(rows, figures_dir) -> list[Claim]:
               f"{ranks[('q', 'relevant_energy')].mean():.3f}"),
     ]
     noise = _ranks(rows, "noise")
+    noise_name = figure_name_for(_part(rows, "noise", "rank"), STUDY, "noise_ranks", "d", "N", "n")
     q_ok = noise[("q", "numerical_rank")] == 2
     settings = noise[("q", "numerical_rank")].groupby(["tau", "lr"]).mean()
     claims.append(Claim(
         "q-update-rank-under-noise", STUDY, PAPER,
         "Delta W_Q keeps numerical rank 2 on a harder task (alpha_conf 0.15, n = 500) at every "
         "noise level and step size (share of runs)", float(q_ok.mean()), 0.9, ">=",
-        "lowrank_noise_ranks.png",
+        noise_name,
         "mean rank of Delta W_Q by (tau, lr): " + ", ".join(
             f"({t:g}, {lr:g}): {v:.2g}" for (t, lr), v in settings.items())
         + f"; Delta W_V keeps rank 2 in {float((noise[('v', 'numerical_rank')] == 2).mean()):.0%}"
@@ -114,7 +115,7 @@ def spectra(rows, figures_dir) -> list[Claim]:
                     errorbar="sd", height=3.4, aspect=1.6)
     g.ax.axhline(2, color="k", ls="--", lw=1)
     g.ax.set_title("Numerical rank of the updates on a harder task (2 relevant patterns)")
-    save_figure(g, figures_dir / "lowrank_noise_ranks.png")
+    save_figure(g, figures_dir / noise_name)
     return claims
 
 

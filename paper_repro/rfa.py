@@ -14,13 +14,8 @@ import numpy as np
 import pandas as pd
 
 from rfattn.experiment import Claim
-from rfattn.experiment.plotting import (
-    figure_name_for,
-    heatmap,
-    lines_over_seeds,
-    save_figure,
-    set_style,
-)
+from rfattn.experiment.plotting import (figure_name_for, heatmap, lines_over_seeds, save_figure,
+                                        set_style)
 
 from .sweeps import reproduce_steps
 

@@ -1,10 +1,26 @@
 """rfattn: a theory-and-simulation lab for attention and random features.
 
-Lenses (each a subpackage with a small public surface):
+Floors, imported one way (lenses -> linalg -> core; the harness calls lenses through their
+task functions):
+
+- :mod:`rfattn.core`  the foundation: validation (ConfigError), device, dtype, seeded streams,
+  and the lens contract (Settings)
+- :mod:`rfattn.linalg`  shared numerics: ridge paths from one eigendecomposition, arc-cosine
+  kernel formulas, block sizing, Monte Carlo means
+
+Lenses (each a subpackage with a small public surface and a study job ``run_<lens>_job``):
 
 - :mod:`rfattn.rfa`  random-feature attention (Fu, Guo, Bai, Mei 2023, arXiv 2307.11353)
-- :mod:`rfattn.linalg`  shared numerics: ridge paths from one eigendecomposition
-- :mod:`rfattn.experiment`  run records, collect, plots, claims, Hydra glue
+- :mod:`rfattn.svm`  attention as an SVM (Tarzanagh, Li, Thrampoulidis, Oymak 2023,
+  arXiv 2308.16898)
+- :mod:`rfattn.lowrank`  the one-layer transformer's low-rank updates and pruning (Li, Wang,
+  Zhang, Liu, Chen 2024, arXiv 2406.17167)
+- :mod:`rfattn.ntk`  neural tangent kernels, empirical and analytic (Jacot, Gabriel, Hongler
+  2018), and universal random features (Sehanobish et al. 2024)
+
+The harness:
+
+- :mod:`rfattn.experiment`  run records, collect, plotting, claims and the report, Hydra glue
 """
 
 __version__ = "0.1.0"

@@ -3,14 +3,8 @@
 from .blocks import block_rows
 from .kernels import arccos_angular_, relu_arccos_kernel
 from .montecarlo import RunningMean
-from .ridge import (
-                    RidgePath,
-                    RidgeRegressor,
-                    SpectralRidge,
-                    check_lambdas,
-                    prefix_kernel_ridge_paths,
-                    prefix_ridge_paths,
-)
+from .ridge import (RidgePath, RidgeRegressor, SpectralRidge, check_lambdas,
+                    prefix_kernel_ridge_paths, prefix_ridge_paths)
 
 __all__ = ["RidgePath", "RidgeRegressor", "RunningMean", "SpectralRidge", "arccos_angular_",
            "block_rows", "check_lambdas", "prefix_kernel_ridge_paths", "prefix_ridge_paths",

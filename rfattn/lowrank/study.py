@@ -21,28 +21,12 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..core.checks import (
-    ConfigError,
-    choice,
-    nonnegative,
-    nonnegative_int,
-    positive,
-    positive_int,
-    real,
-)
+from ..core.checks import (ConfigError, choice, nonnegative, nonnegative_int, positive,
+                           positive_int, real)
 from ..core.runtime import generator
 from ..core.settings import RunSettings, settings_from
-from .analysis import (
-    ORDERS,
-    RANKINGS,
-    effective_rank,
-    normalized_spectrum,
-    numerical_rank,
-    prune_mask,
-    span_energy,
-    stable_rank,
-    truncate,
-)
+from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
+                       prune_mask, span_energy, stable_rank, truncate)
 from .data import PatternData, orthonormal_patterns, sample
 from .model import MATRICES, METHODS, Parameterization, attention, evaluate, init_weights, train
 

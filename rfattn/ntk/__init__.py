@@ -3,19 +3,25 @@ features.
 
 Public surface::
 
-    fc_kernels, Kernels                         # analytic NNGP / NTK of fully connected nets
+    fc_kernels                                  # analytic NNGP / NTK of fully connected nets
     EmpiricalNTK, empirical_ntk, monte_carlo_ntk  # torch.func empirical NTK, tiled
     FullyConnected, ValueOnlyAttention          # finite networks with those limits
     gradient_flow, gaussian_quantiles           # closed-form training dynamics (squared loss)
     random_features                             # universal random features (SNNK)
+    run_ntk_job                                 # the study job
+
+``ValueOnlyAttention`` is the one bridge between lenses: random-feature attention as a torch
+module, whose NTK is the RFA feature Gram matrix and, as M grows, the infinite-head kernel
+:func:`rfattn.rfa.rfa_relu_kernel`.
 """
 
 from . import random_features
-from .analytic import ACTIVATIONS, Kernels, fc_kernels
+from .analytic import fc_kernels
 from .empirical import EmpiricalNTK, empirical_ntk, monte_carlo_ntk
 from .networks import FullyConnected, ValueOnlyAttention
-from .regression import GradientFlowPrediction, gaussian_quantiles, gradient_flow
+from .regression import gaussian_quantiles, gradient_flow
+from .study import run_ntk_job
 
-__all__ = ["ACTIVATIONS", "EmpiricalNTK", "FullyConnected", "GradientFlowPrediction", "Kernels",
-           "ValueOnlyAttention", "empirical_ntk", "fc_kernels", "gaussian_quantiles",
-           "gradient_flow", "monte_carlo_ntk", "random_features"]
+__all__ = ["EmpiricalNTK", "FullyConnected", "ValueOnlyAttention", "empirical_ntk",
+           "fc_kernels", "gaussian_quantiles", "gradient_flow", "monte_carlo_ntk",
+           "random_features", "run_ntk_job"]

@@ -28,15 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (
-    ConfigError,
-    choice,
-    nonnegative,
-    positive,
-    positive_int,
-    positive_ints,
-    real,
-)
+from ..core.checks import (ConfigError, choice, nonnegative, positive, positive_int, positive_ints,
+                           real)
 from ..core.runtime import generator
 from ..core.settings import RunSettings, settings_from
 from . import random_features

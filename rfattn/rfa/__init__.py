@@ -2,21 +2,19 @@
 
 Public surface::
 
-    sample_tokens, sample_query_key, augment        # samplers
+    sample_tokens, sample_query_key                 # samplers
     RandomFeatureAttention, RandomFeatureMLP        # feature maps (relu / softmax attention)
-    make_target, Target, TARGETS                    # normalized targets with a complexity axis
+    make_target, Target                             # normalized targets with a complexity axis
     rfa_relu_kernel, monte_carlo_attention_kernel   # infinite-head kernels
     run_rfa_job                                     # the study job (a pure function of its config)
 """
 
 from .features import RandomFeatureAttention, RandomFeatureMLP
 from .kernels import monte_carlo_attention_kernel, rfa_relu_kernel
-from .sampling import augment, sample_query_key, sample_tokens
+from .sampling import sample_query_key, sample_tokens
 from .study import run_rfa_job
-from .targets import TARGETS, Target, make_target
+from .targets import Target, make_target
 
-__all__ = [
-    "RandomFeatureAttention", "RandomFeatureMLP", "TARGETS", "Target", "augment", "make_target",
-    "monte_carlo_attention_kernel", "rfa_relu_kernel", "run_rfa_job",
-    "sample_query_key", "sample_tokens",
-]
+__all__ = ["RandomFeatureAttention", "RandomFeatureMLP", "Target", "make_target",
+           "monte_carlo_attention_kernel", "rfa_relu_kernel", "run_rfa_job", "sample_query_key",
+           "sample_tokens"]

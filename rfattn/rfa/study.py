@@ -18,16 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (
-    ConfigError,
-    choice,
-    fits_in_memory,
-    nonnegative,
-    positive,
-    positive_int,
-    positive_ints,
-    real,
-)
+from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative, positive, positive_int,
+                           positive_ints, real)
 from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from ..linalg.ridge import prefix_kernel_ridge_paths, prefix_ridge_paths

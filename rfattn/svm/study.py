@@ -26,17 +26,8 @@ import torch
 from ..core.checks import ConfigError, boolean, choice, positive, positive_int, real
 from ..core.runtime import generator
 from ..core.settings import RunSettings, settings_from
-from .dynamics import (
-    INITS,
-    LOSSES,
-    PARAMETERIZATIONS,
-    AttentionData,
-    correlation,
-    random_data,
-    saturation,
-    softmax_scores,
-    train_attention,
-)
+from .dynamics import (INITS, LOSSES, PARAMETERIZATIONS, AttentionData, correlation, random_data,
+                       saturation, softmax_scores, train_attention)
 from .nuclear import Tolerances, solve_nuclear
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm

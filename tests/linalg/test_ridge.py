@@ -5,12 +5,8 @@ import pytest
 import torch
 
 from rfattn.core import ConfigError
-from rfattn.linalg import (
-    RidgeRegressor,
-    SpectralRidge,
-    prefix_kernel_ridge_paths,
-    prefix_ridge_paths,
-)
+from rfattn.linalg import (RidgeRegressor, SpectralRidge, prefix_kernel_ridge_paths,
+                           prefix_ridge_paths)
 
 LAMBDAS = [1e-6, 1e-3, 1e-1, 3.0]
 

@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from rfattn.core import ConfigError, generator
-from rfattn.lowrank import (
-    effective_rank,
-    numerical_rank,
-    prune_mask,
-    span_energy,
-    stable_rank,
-    truncate,
-)
+from rfattn.lowrank import (effective_rank, numerical_rank, prune_mask, span_energy, stable_rank,
+                            truncate)
 
 
 def test_rank_metrics_on_known_spectra():

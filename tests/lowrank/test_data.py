@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rfattn.core import ConfigError, generator
-from rfattn.lowrank import PatternData, majority_vote, orthonormal_patterns
+from rfattn.lowrank import PatternData, orthonormal_patterns
+from rfattn.lowrank.data import majority_vote
 
 from .helpers import BASE, draw
 

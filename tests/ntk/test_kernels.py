@@ -7,16 +7,8 @@ import torch
 from torch import nn
 
 from rfattn.core import ConfigError, generator
-from rfattn.ntk import (
-    EmpiricalNTK,
-    FullyConnected,
-    ValueOnlyAttention,
-    empirical_ntk,
-    fc_kernels,
-    gradient_flow,
-    monte_carlo_ntk,
-    random_features,
-)
+from rfattn.ntk import (EmpiricalNTK, FullyConnected, ValueOnlyAttention, empirical_ntk, fc_kernels,
+                        gradient_flow, monte_carlo_ntk, random_features)
 from rfattn.ntk.study import circle as study_circle
 from rfattn.rfa import RandomFeatureAttention, rfa_relu_kernel, sample_tokens
 

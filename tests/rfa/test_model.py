@@ -6,15 +6,9 @@ import pytest
 import torch
 
 from rfattn.linalg import SpectralRidge, relu_arccos_kernel
-from rfattn.rfa import (
-    RandomFeatureAttention,
-    RandomFeatureMLP,
-    make_target,
-    monte_carlo_attention_kernel,
-    rfa_relu_kernel,
-    sample_query_key,
-    sample_tokens,
-)
+from rfattn.rfa import (RandomFeatureAttention, RandomFeatureMLP, make_target,
+                        monte_carlo_attention_kernel, rfa_relu_kernel, sample_query_key,
+                        sample_tokens)
 from rfattn.rfa.sampling import augment
 
 
