@@ -7,6 +7,7 @@ claims to figures/claims/<study>.json, and the joined report figures/REPORT.md +
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from rfattn.experiment import save_study_claims, write_report
@@ -42,4 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are kept; the same command resumes", file=sys.stderr)
+        raise SystemExit(130) from None

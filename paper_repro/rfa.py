@@ -22,7 +22,7 @@ from .sweeps import reproduce_steps
 STUDY = "rfa"
 PAPER = ("Fu, Guo, Bai, Mei (2023), What can a Single Attention Layer Learn? A Study Through "
          "the Random Features Lens, arXiv 2307.11353")
-SWEEPS = ("rfa", "rfa_similarity", "rfa_heads")
+SWEEPS = ("rfa", "rfa_similarity", "rfa_heads", "rfa_bias_scan")
 MODEL_ORDER = ["rfa", "rfa_biased", "rfa_softmax", "rfmlp", "kernel"]
 UNLEARNED = 0.95  # both errors above this: neither model has learned anything (a tie)
 TARGET_ORDER = ["single_key p=1", "single_key p=2", "single_key p=3", "query_key p=1",
@@ -147,6 +147,22 @@ def heads(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         "value is their ratio; gaps: " + ", ".join(f"M={m}: {g:.3g}" for m, g in gap.items()))]
 
 
+def bias_scan(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
+    """Test error against the bias c / sqrt(d) of the query-key matrices (no claim: it shows
+    where the default c of conf/model/rfa_biased.yaml sits)."""
+    scan = _test(rows[rows.sweep == "rfa_bias_scan"]).copy()
+    scan["c / sqrt(d)"] = scan.bias_c_over_sqrt_d
+    n_show = sorted(scan.n.unique())[-3:]
+    scan = scan[scan.n.isin(n_show)]
+    grid = lines_over_seeds(scan, x="c / sqrt(d)", hue="n", col="target_label", logx=False,
+                            palette="viridis", height=3.2)
+    grid.set_titles("{col_name}").set_axis_labels("c / sqrt(d) (0: zero-mean)",
+                                                  "normalized test MSE")
+    grid.figure.suptitle("biased query-key sampling W_0 = c blockdiag(I_d, 0)", y=1.04)
+    save_figure(grid, figures_dir / figure_name_for(scan, STUDY, "bias_scan", "d", "N", "M"))
+    return []
+
+
 def degree(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     """Error over (degree, n): higher degree needs more samples."""
     main = _main(rows)
@@ -193,5 +209,5 @@ def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               overrides: list[str] | None = None) -> list[Claim]:
     """Run the sweeps, then draw the figures and measure the claims."""
     return reproduce_steps(STUDY, SWEEPS, (error_vs_n, biased_vs_zero_mean, two_key_control,
-                                           heads, degree),
+                                           heads, degree, bias_scan),
                            scale, out_root, figures_dir, launcher, overrides)

@@ -43,7 +43,10 @@ def run_sweeps(study: str, sweeps: list[str], scale: str, out_root: Path, launch
         sweep_dir = out_root / study / experiment
         cmd = [sys.executable, "-m", f"sims.{study}", "-m", f"+experiment={experiment}",
                f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *chosen[experiment]]
-        subprocess.run(cmd, check=True)
+        code = subprocess.run(cmd).returncode
+        if code:
+            raise SystemExit(f"paper_repro: the sweep {experiment} stopped (exit status {code}); "
+                             "its finished jobs are kept and the same command resumes it")
         table = collect(sweep_dir)
         table["sweep"] = sweep
         tables.append(table)

@@ -1,5 +1,6 @@
 import os
 
+import rfattn  # noqa: F401  (first: it pins torch's CPU kernels before any of them runs)
 import pytest
 import torch
 

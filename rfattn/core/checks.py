@@ -16,6 +16,10 @@ class ConfigError(ValueError):
     """A configuration value or argument outside its allowed range."""
 
 
+class DivergenceError(ConfigError, FloatingPointError):
+    """Training diverged: the step size (named in the message) is too large for the problem."""
+
+
 def positive_int(name: str, value) -> int:
     """Return ``value`` as an int, or raise if it is not an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -50,6 +54,23 @@ def positive_ints(name: str, values) -> list[int]:
     if not out:
         raise ConfigError(f"{name} must be a non-empty list of integers >= 1 (got [])")
     return sorted(set(out))
+
+
+def sequence(name: str, values, check_item, allow_empty: bool = False) -> list:
+    """A list whose items pass ``check_item(f"{name}[i]", item)``; returns the checked items."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{name} must be a list (got {values!r})")
+    out = [check_item(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not out and not allow_empty:
+        raise ConfigError(f"{name} must be a non-empty list (got [])")
+    return out
+
+
+def text(name: str, value) -> str:
+    """A non-empty string (a label)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string (got {value!r})")
+    return value
 
 
 def real(name: str, value, *, low: float | None = None, high: float | None = None,
@@ -92,3 +113,17 @@ def fits_in_memory(what: str, nbytes: float, available: float, hint: str) -> Non
             f"{what} needs {nbytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
             f"is available; {hint}"
         )
+
+
+def finite_array(name: str, value):
+    """A tensor (or array, converted to a float64 tensor) without NaN or inf entries."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ConfigError(f"{name} must be an array of numbers ({err})") from None
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise ConfigError(f"{name} holds NaN or inf entries")
+    return value

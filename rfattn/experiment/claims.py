@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import math
 import operator
 from dataclasses import asdict, dataclass, field
@@ -79,9 +80,18 @@ def _fmt(x: float | None) -> str:
 
 
 def write_report(figures_dir: str | Path = "figures") -> tuple[Path, Path]:
-    """Write ``claims.json`` and ``REPORT.md`` from every study's stored claims."""
+    """Write ``claims.json`` and ``REPORT.md`` from every study's stored claims.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``figures_dir/claims`` holds no study's claims (nothing to report).
+    """
     figures_dir = Path(figures_dir)
     claims = load_claims(figures_dir)
+    if not claims:
+        raise FileNotFoundError(f"{figures_dir / 'claims'} holds no claims (<study>.json); "
+                                "run the reproduction first (make repro)")
     json_path = atomic_write_json(figures_dir / "claims.json", [asdict(c) for c in claims])
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     lines = ["# rfattn reproduction report", "",
@@ -109,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rfattn-report", description=__doc__.splitlines()[0])
     parser.add_argument("figures_dir", nargs="?", default="figures")
     args = parser.parse_args(argv)
-    md, js = write_report(args.figures_dir)
+    try:
+        md, js = write_report(args.figures_dir)
+    except FileNotFoundError as err:
+        print(f"rfattn-report: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {md} and {js}")
     return 0
 

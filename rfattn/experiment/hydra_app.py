@@ -1,22 +1,35 @@
 """Hydra glue: the only module of the library that imports Hydra.
 
-``sims/<study>.py`` entry points are thin: they call :func:`run_hydra_job` with the study's task
-function from ``rfattn``, so joblib, submitit and Ray workers can import it. Resolvers are
-registered on import.
+``sims/<study>.py`` entry points are thin: :func:`main` runs the study's task function from
+``rfattn`` (so joblib, submitit and Ray workers can import it) inside Hydra. Before Hydra
+writes anything, the :class:`Preflight` callback (``conf/hydra/default.yaml``) composes every
+job of the run or sweep and checks it: the study's validation, its memory estimate, and a job
+folder that holds another config's results. A bad value, a conflict or Ctrl-C end in one line.
+Resolvers are registered on import.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import logging
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .records import run_job
+from ..core.checks import ConfigError
+from .records import ROWS_FILE, FolderConflict, check_folder, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+MAX_DIRNAME = 200  # bytes; most file systems allow 255
+log = logging.getLogger(__name__)
 
 
 def _pow2(lo: int, hi: int) -> list[int]:
@@ -24,18 +37,26 @@ def _pow2(lo: int, hi: int) -> list[int]:
     return [2**k for k in range(int(lo), int(hi) + 1)]
 
 
-if not OmegaConf.has_resolver("rfattn.pow2"):
-    OmegaConf.register_new_resolver("rfattn.pow2", _pow2)
+def job_dirname(name: str) -> str:
+    """A job folder's name: its overrides, or for long ones (over ``MAX_DIRNAME`` bytes) their
+    head and a digest of the whole (``${rfattn.dirname:${hydra.job.override_dirname}}``)."""
+    if len(name.encode()) <= MAX_DIRNAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    head = name.encode()[:MAX_DIRNAME - 17].decode(errors="ignore")
+    return f"{head}~{digest}"
+
+
+for _name, _resolver in (("rfattn.pow2", _pow2), ("rfattn.dirname", job_dirname)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)
 
 
 def job_config(cfg: DictConfig) -> dict:
     """The resolved job config as plain containers (the Hydra node excluded)."""
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-
-
-def run_hydra_job(cfg: DictConfig, task: Callable[[dict], pd.DataFrame]) -> pd.DataFrame:
-    """Run ``task`` on the job's resolved config inside the Hydra output folder (resumable)."""
-    return run_job(HydraConfig.get().runtime.output_dir, job_config(cfg), task)
 
 
 def compose(config_name: str, overrides: list[str] | None = None,
@@ -47,3 +68,145 @@ def compose(config_name: str, overrides: list[str] | None = None,
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name, overrides=overrides or [],
                              return_hydra_config=return_hydra_config)
+
+
+@dataclass
+class PlannedJob:
+    """One job of a run or sweep: its overrides, folder, resolved config and status."""
+
+    overrides: list[str]
+    folder: Path
+    config: dict
+    settings: object = None
+    memory: int = 0
+    done: bool = False
+
+
+def study_module(config_name: str):
+    """The study module (``rfattn.<study>.study``) of a primary config."""
+    return importlib.import_module(f"rfattn.{config_name}.study")
+
+
+def sweep_overrides(config: DictConfig) -> list[list[str]]:
+    """The overrides of every job of a multirun (the basic sweeper's expansion of the
+    experiment's ``hydra.sweeper.params`` and the command line)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    return BasicSweeper.split_arguments(parsed, None)[0]
+
+
+def plan(config_name: str, job_overrides: list[list[str]], multirun: bool,
+         hydra_overrides: list[str] = (),
+         composer: Callable[..., DictConfig] = compose) -> list[PlannedJob]:
+    """Compose every job and check it before anything runs.
+
+    Each job is validated by its study (the same ``ConfigError`` as the job would raise), its
+    memory estimated against what the device has, and its folder checked: one holding this
+    config's rows is ``done`` (resume), one holding another config's is a conflict.
+    ``hydra_overrides`` (``hydra.sweep.dir=...``) place the jobs' folders.
+
+    Raises
+    ------
+    ConfigError
+        The first bad job, named by its overrides.
+    """
+    study = study_module(config_name)
+    planned = []
+    for overrides in job_overrides:
+        cfg = composer(config_name, [*overrides, *hydra_overrides], return_hydra_config=True)
+        where = cfg.hydra.sweep if multirun else cfg.hydra.run
+        folder = Path(str(where.dir)) / (str(where.subdir) if multirun else "")
+        config = job_config(cfg)
+        label = ",".join(overrides) or "(defaults)"
+        try:
+            settings = study.validate(config)
+            study.check_fits(settings)
+            done = check_folder(folder, config)
+        except (ConfigError, FolderConflict) as err:
+            raise ConfigError(f"job {label}: {err}" if multirun else str(err)) from None
+        planned.append(PlannedJob(overrides, folder, config, settings,
+                                  study.estimate_memory(settings), done))
+    return planned
+
+
+def _within_app(config_name, overrides, return_hydra_config=False):
+    """Compose inside a running Hydra app (its config search path is initialized)."""
+    from hydra import compose as hydra_compose
+
+    return hydra_compose(config_name, overrides=overrides,
+                         return_hydra_config=return_hydra_config)
+
+
+def _fail(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+class Preflight(Callback):
+    """Check every job of a run or sweep before Hydra writes its folders or ``multirun.yaml``.
+
+    Configured in ``conf/hydra/default.yaml`` for every study. A bad job ends the command with
+    one line (exit status 2) before any job runs; a multirun logs how many jobs are already
+    done (they will be skipped).
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config, [list(config.hydra.overrides.task)], multirun=False)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.jobs = self._check(config, sweep_overrides(config), multirun=True)
+        done = sum(job.done for job in self.jobs)
+        log.info("sweep of %d jobs checked: %d to run, %d already done (skipped)",
+                 len(self.jobs), len(self.jobs) - done, done)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        jobs = getattr(self, "jobs", [])
+        finished = [job for job in jobs if (job.folder / ROWS_FILE).exists()]
+        skipped = sum(job.done for job in jobs)
+        log.info("sweep done: %d jobs run, %d skipped (already done), %d without rows; "
+                 "collect with: rfattn-collect %s", len(finished) - skipped, skipped,
+                 len(jobs) - len(finished), config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check(config: DictConfig, job_overrides, multirun: bool) -> list[PlannedJob]:
+        try:
+            return plan(config.hydra.job.config_name, job_overrides, multirun,
+                        list(config.hydra.overrides.hydra), _within_app)
+        except ConfigError as err:
+            _fail(str(err))
+
+
+def run_hydra_job(cfg: DictConfig, task: Callable[[dict], pd.DataFrame]) -> pd.DataFrame:
+    """Run ``task`` on the job's resolved config inside the Hydra output folder (resumable).
+
+    An error the user caused (a bad value, a folder of another config) ends in one line.
+    """
+    hydra_cfg = HydraConfig.get()
+    context = {"overrides": list(hydra_cfg.overrides.task),
+               "launcher": str(hydra_cfg.launcher.get("_target_", "")),
+               "choices": dict(hydra_cfg.runtime.choices)}
+    try:
+        return run_job(hydra_cfg.runtime.output_dir, job_config(cfg), task, context)
+    except (ConfigError, FolderConflict) as err:
+        _fail(str(err))
+
+
+def main(config_name: str, task: Callable[[dict], pd.DataFrame]) -> None:
+    """The entry point of a study: ``python -m sims.<study> [-m] [overrides]``.
+
+    Ctrl-C ends in one line: finished jobs are kept, and the same command resumes.
+    """
+    import hydra
+
+    @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
+    def app(cfg: DictConfig) -> None:
+        run_hydra_job(cfg, task)
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are kept (rows.csv in their folders); the same "
+              "command resumes", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -24,8 +24,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.checks import ConfigError, positive_ints
+from ..core.checks import ConfigError, finite_array, positive_ints
 from ..core.runtime import progress
+
+
+def check_data(name: str, data, y) -> tuple[Tensor, Tensor]:
+    """``data`` (n, p) features or (n, n) Gram matrix and targets ``y`` (n,), finite; numpy
+    arrays become float64 tensors."""
+    data, y = finite_array(name, data), finite_array("y", y)
+    if data.ndim != 2 or y.ndim != 1 or y.shape[0] != data.shape[0]:
+        raise ConfigError(f"{name} must be (n, p) and y (n,) with the same n; got "
+                          f"{tuple(data.shape)} and {tuple(y.shape)}")
+    if data.shape[0] == 0:
+        raise ConfigError(f"{name} must hold at least one sample (got {tuple(data.shape)})")
+    return data, y.to(data)
 
 
 def check_lambdas(lambdas) -> Tensor:
@@ -70,6 +82,9 @@ class SpectralRidge:
 
     @classmethod
     def from_features(cls, features: Tensor, y: Tensor, form: str = "auto") -> SpectralRidge:
+        """Ridge on ``features`` (n, p) and targets ``y`` (n,); ``form``: ``auto`` (primal
+        when n >= p), ``primal`` or ``dual``."""
+        features, y = check_data("features", features, y)
         n, p = features.shape
         if form == "auto":
             form = "primal" if n >= p else "dual"
@@ -83,6 +98,9 @@ class SpectralRidge:
     @classmethod
     def from_gram(cls, gram: Tensor, y: Tensor) -> SpectralRidge:
         """Kernel ridge regression with the train Gram matrix ``K[i, j] = k(x_i, x_j)``."""
+        gram, y = check_data("gram", gram, y)
+        if gram.shape[1] != gram.shape[0]:
+            raise ConfigError(f"gram must be square (got {tuple(gram.shape)})")
         return cls._dual(gram, y, None)
 
     @classmethod
@@ -190,6 +208,7 @@ def prefix_ridge_paths(features: Tensor, y: Tensor, n_grid: Sequence[int], lambd
     sizes grow the ``p x p`` Gram matrix by the new rows only. Each ``n`` then costs one
     eigendecomposition for all lambdas. ``evals`` maps a name to (features, targets).
     """
+    features, y = check_data("features", features, y)
     n_grid = positive_ints("n_grid", n_grid)
     if n_grid[-1] > features.shape[0]:
         raise ConfigError(f"n_grid has n={n_grid[-1]} but only {features.shape[0]} rows")
@@ -203,7 +222,8 @@ def prefix_ridge_paths(features: Tensor, y: Tensor, n_grid: Sequence[int], lambd
     if dual:
         head = features[:dual[-1]]
         cross = {name: (data @ head.T, target) for name, (data, target) in evals.items()}
-        paths += prefix_kernel_ridge_paths(head @ head.T, y, dual, lam, cross, loo=loo)
+        paths += prefix_kernel_ridge_paths(head @ head.T, y[:dual[-1]], dual, lam, cross,
+                                           loo=loo)
     gram, rhs, done = None, None, 0
     for n in progress(primal, "ridge paths"):
         new = features[done:n]
@@ -222,6 +242,7 @@ def prefix_kernel_ridge_paths(gram: Tensor, y: Tensor, n_grid: Sequence[int], la
 
     ``evals`` maps a name to (cross Gram ``k(x_eval, x_train)`` of shape (m, n_max), targets).
     """
+    gram, y = check_data("gram", gram, y)
     n_grid = positive_ints("n_grid", n_grid)
     if n_grid[-1] > gram.shape[0]:
         raise ConfigError(f"n_grid has n={n_grid[-1]} but the Gram matrix has {gram.shape[0]} rows")
@@ -239,14 +260,23 @@ class RidgeRegressor:
     def __init__(self, lam: float = 1e-3, form: str = "auto"):
         self.lam, self.form = float(check_lambdas([lam])[0]), form
 
-    def fit(self, features: Tensor, y: Tensor) -> RidgeRegressor:
+    def fit(self, features, y) -> RidgeRegressor:
+        """Fit on ``features`` (n, p) and ``y`` (n,), tensors or numpy arrays."""
         ridge = SpectralRidge.from_features(features, y, form=self.form)
         self.coef_ = ridge.weights([self.lam])[:, 0]
         return self
 
-    def predict(self, features: Tensor) -> Tensor:
-        return features @ self.coef_
+    def predict(self, features) -> Tensor:
+        if not hasattr(self, "coef_"):
+            raise ConfigError("RidgeRegressor is not fitted: call fit(features, y) first")
+        features = finite_array("features", features)
+        if features.ndim != 2 or features.shape[1] != self.coef_.shape[0]:
+            raise ConfigError(f"features must be (m, {self.coef_.shape[0]}) "
+                              f"(got {tuple(features.shape)})")
+        return features.to(self.coef_) @ self.coef_
 
-    def score(self, features: Tensor, y: Tensor) -> float:
+    def score(self, features, y) -> float:
+        """The coefficient of determination R^2 on (features, y)."""
+        features, y = check_data("features", features, y)
         resid = ((self.predict(features) - y) ** 2).sum()
         return float(1.0 - resid / ((y - y.mean()) ** 2).sum())

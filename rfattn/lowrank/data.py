@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.checks import ConfigError, choice, nonnegative, positive_int, real
+from ..core.checks import ConfigError, choice, positive_int, real
 
 NOISES = ("bounded", "gaussian")
 MIXES = ("token", "sample")
@@ -81,7 +81,7 @@ class PatternData:
                               f"must fit among the {M} patterns (got K = {K})")
         real("alpha_star", self.alpha_star, low=0.0, high=1.0, low_open=True)
         real("alpha_conf", self.alpha_conf, low=0.0, high=1.0)
-        nonnegative("tau", self.tau)
+        real("tau", self.tau, low=0.0, high=1e3)
         choice("noise", self.noise, NOISES)
         choice("mix", self.mix, MIXES)
         n_star, n_conf = self.token_counts
@@ -150,7 +150,8 @@ def sample(data: PatternData, n: int, mu: torch.Tensor, generator: torch.Generat
     irr = 2 * K + torch.randint(0, max(data.patterns - 2 * K, 1), (n, N - n_star - n_conf),
                                 **draw)
     index = torch.cat([own, other, irr], 1)
-    order = torch.argsort(torch.rand(n, N, **draw), dim=1)  # random token positions
+    # random token positions (float32 draws, whatever torch's default dtype)
+    order = torch.argsort(torch.rand(n, N, **draw, dtype=torch.float32), dim=1)
     index = torch.gather(index, 1, order)
     X = mu.to(torch.float64)[index]
     if data.tau > 0:

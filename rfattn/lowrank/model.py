@@ -36,9 +36,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..core.checks import ConfigError, choice, nonnegative, positive, positive_int
+from ..core.checks import ConfigError, DivergenceError, choice, nonnegative, positive, positive_int
+from ..core.runtime import progress
 
 MATRICES = ("q", "k", "v", "o")
+DIVERGED = 1e4  # training has diverged once the loss exceeds this many times its start
 METHODS = ("full", "lora", "pissa", "svfit", "sorsa")
 
 
@@ -178,7 +180,7 @@ def evaluate(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor, y: to
             out = forward(W, a, X[:, start:start + chunk])
             yc = y[:, start:start + chunk].to(out.dtype)
             if not torch.isfinite(out).all():
-                raise FloatingPointError("the network output is not finite")
+                raise DivergenceError("the network output is not finite; lower lr")
             errors.append((yc * out <= 0).to(out.dtype).sum(1))
             losses.append(hinge(out, yc).sum(1))
     n = X.shape[1]
@@ -191,8 +193,9 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
     """Mini-batch SGD on the per-seed mean hinge loss; returns the number of steps.
 
     Each seed draws its own batch order from its generator in ``generators``; the summed loss
-    gives every seed the gradient of its own loss. ``record(step)`` runs at step 0 and every
-    ``record_every`` steps (and at the last step).
+    gives every seed the gradient of its own loss. A loss that is not finite or grows
+    ``DIVERGED``-fold raises :class:`~rfattn.core.checks.DivergenceError` naming ``lr``.
+    ``record(step)`` runs at step 0 and every ``record_every`` steps (and at the last step).
     """
     positive("lr", lr)
     batch_size = positive_int("batch_size", batch_size)
@@ -200,10 +203,10 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
     S, n = X.shape[:2]
     opt = torch.optim.SGD(params.parameters(), lr=lr)
     yf = y.to(X.dtype)
-    step = 0
+    step, first = 0, None
     if record is not None:
         record(0)
-    for _ in range(epochs):
+    for _ in progress(range(epochs), "epochs"):
         order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(X.device)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]
@@ -211,9 +214,11 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
             yb = torch.take_along_dim(yf, idx, dim=1)
             loss = hinge(forward(params.matrices(), a, xb), yb).mean(1).sum()
             loss = loss + params.regularizer()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training diverged at step {step}: the loss is "
-                                         f"{float(loss.detach())}; lower lr (got {lr})")
+            value = float(loss.detach())
+            first = value if first is None else first
+            if not math.isfinite(value) or value > DIVERGED * max(first, 1.0):
+                raise DivergenceError(f"lr={lr} makes training diverge: the hinge loss grew from "
+                                      f"{first:.3g} to {value:.3g} by step {step}; lower lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

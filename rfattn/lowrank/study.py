@@ -16,14 +16,16 @@ the job's seed and returns tidy rows (setting columns, ``seed``, ``analysis``, `
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, choice, nonnegative, nonnegative_int, positive,
-                           positive_int, real)
-from ..core.runtime import generator
+from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative_int, positive_int,
+                           real, sequence)
+from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
                        prune_mask, span_energy, stable_rank, truncate)
@@ -31,6 +33,8 @@ from .data import PatternData, orthonormal_patterns, sample
 from .model import MATRICES, METHODS, Parameterization, attention, evaluate, init_weights, train
 
 KINDS = ("train", "adapter")
+SCALE_MAX, LR_MAX = 1e3, 1e3  # beyond these, float64 overflows or training diverges
+log = get_logger(__name__)
 DATA_KEYS = ("d", "patterns", "N", "K", "alpha_star", "alpha_conf", "tau", "noise", "mix")
 
 
@@ -76,9 +80,9 @@ class LowrankSettings(RunSettings):
         if self.m % 2:
             raise ConfigError(f"m must be even so that a has two equal sign groups "
                               f"(got {self.m})")
-        positive("qkv_std", self.qkv_std)
-        positive("o_std", self.o_std)
-        positive("lr", self.lr)
+        real("qkv_std", self.qkv_std, low=0.0, high=SCALE_MAX, low_open=True)
+        real("o_std", self.o_std, low=0.0, high=SCALE_MAX, low_open=True)
+        real("lr", self.lr, low=0.0, high=LR_MAX, low_open=True)
 
     @property
     def data(self) -> PatternData:
@@ -103,12 +107,19 @@ class TrainSettings(LowrankSettings):
         positive_int("probe", self.probe)
         real("rank_tol", self.rank_tol, low=0.0, high=1.0, low_open=True)
         positive_int("spectrum_len", self.spectrum_len)
-        for i, name in enumerate(self.truncate):
-            choice(f"truncate[{i}]", name, MATRICES)
-        for i, r in enumerate(self.r_grid):
-            nonnegative_int(f"r_grid[{i}]", r)
-        for i, rate in enumerate(self.prune_rates):
-            real(f"prune_rates[{i}]", rate, low=0.0, high=1.0)
+        sequence("truncate", self.truncate, lambda k, v: choice(k, v, MATRICES))
+        shapes = {"q": (self.m_b or self.d, self.d), "k": (self.m_b or self.d, self.d),
+                  "v": (self.m_a or self.d, self.d), "o": (self.m, self.m_a or self.d)}
+        full = min(min(shapes[name]) for name in self.truncate)
+
+        def rank(key, r):
+            if nonnegative_int(key, r) > full:
+                raise ConfigError(f"{key} must lie in [0, {full}], the full rank of the "
+                                  f"truncated updates {list(self.truncate)} (got {r})")
+            return r
+
+        sequence("r_grid", self.r_grid, rank)
+        sequence("prune_rates", self.prune_rates, lambda k, v: real(k, v, low=0.0, high=1.0))
 
 
 @dataclass(frozen=True)
@@ -124,12 +135,16 @@ class AdapterSettings(LowrankSettings):
     def __post_init__(self):
         super().__post_init__()
         choice("method", self.method, METHODS)
+        if not isinstance(self.adapter_lr, Mapping):
+            raise ConfigError(f"adapter_lr must map each method to its learning rate "
+                              f"(got {self.adapter_lr!r})")
         if self.method != "full":
             positive_int("r", self.r)
-            positive(f"adapter_lr.{self.method}", self.adapter_lr.get(self.method))
+            real(f"adapter_lr.{self.method}", self.adapter_lr.get(self.method), low=0.0,
+                 high=LR_MAX, low_open=True)
         if self.lora_alpha is not None:
-            positive("lora_alpha", self.lora_alpha)
-        nonnegative("sorsa_gamma", self.sorsa_gamma)
+            real("lora_alpha", self.lora_alpha, low=0.0, high=SCALE_MAX, low_open=True)
+        real("sorsa_gamma", self.sorsa_gamma, low=0.0, high=SCALE_MAX)
 
 
 SETTINGS = {"train": TrainSettings, "adapter": AdapterSettings}
@@ -150,6 +165,23 @@ def validate(cfg: dict) -> LowrankSettings:
     """
     kind = choice("kind", cfg.get("kind"), KINDS)
     return settings_from(SETTINGS[kind], cfg)
+
+
+def estimate_memory(s: LowrankSettings) -> int:
+    """Peak bytes: W(0), the trained matrices, their gradients and a working copy; the train
+    and test tokens; the activations of one batch and of one evaluation chunk (512)."""
+    item = torch.finfo(s.torch_dtype).bits // 8
+    m_a, m_b = s.m_a or s.d, s.m_b or s.d
+    params = 2 * m_b * s.d + m_a * s.d + s.m * m_a
+    tokens = (s.n + s.n_test) * s.N * s.d
+    batch = max(s.batch_size, 512) * s.N * (s.N + m_a + s.m + 2 * m_b)
+    return (4 * params + 2 * tokens + 8 * batch) * item
+
+
+def check_fits(s: LowrankSettings) -> None:
+    fits_in_memory(f"kind {s.kind} with m={s.m}", estimate_memory(s),
+                   0.8 * available_memory(s.torch_device),
+                   "lower m, m_a, m_b, d, N, n, n_test or batch_size")
 
 
 class Setup:
@@ -301,8 +333,16 @@ def run_lowrank_job(cfg: dict) -> pd.DataFrame:
         ranking, rate, index, method), ``metric`` and ``value``.
     """
     s = validate(cfg)
+    check_fits(s)
+    log.info("lowrank %s: d=%d, N=%d, K=%d, n=%d, m=%d, %d epochs, seed %d, %s", s.kind, s.d,
+             s.N, s.K, s.n, s.m, s.epochs, s.seed, s.torch_device)
+    start = time.perf_counter()
     setup = Setup(s)
     rows = _train_job(s, setup) if s.kind == "train" else _adapter_job(s, setup)
+    final = [r["value"] for r in rows if r.get("analysis") == "final"
+             and r["metric"] == "test_error"]
+    log.info("lowrank %s done in %.1fs: test error %.4g", s.kind, time.perf_counter() - start,
+             final[0] if final else float("nan"))
     setting = {"kind": s.kind, "d": s.d, "N": s.N, "K": s.K, "alpha_star": s.alpha_star,
                "alpha_conf": s.alpha_conf, "tau": s.tau, "noise": s.noise, "mix": s.mix,
                "lr": s.lr, "epochs": s.epochs, "n": s.n}

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-from ..core.checks import ConfigError, choice
+from ..core.checks import ConfigError, choice, finite_array
 from ..core.runtime import available_memory, progress
 from ..linalg.blocks import block_rows
 from ..linalg.montecarlo import RunningMean
@@ -106,8 +106,13 @@ class EmpiricalNTK:
         return block
 
     def output_dim(self, x: Tensor) -> int:
-        with torch.no_grad():
-            return self._f(self.params, x[0]).numel()
+        """Outputs per example, from one forward pass (its failure names the input)."""
+        try:
+            with torch.no_grad():
+                return self._f(self.params, x[0]).numel()
+        except RuntimeError as err:
+            raise ConfigError(f"x1: the model cannot evaluate one example of shape "
+                              f"{tuple(x.shape[1:])} ({err})") from None
 
     #: cost of writing one per-example Jacobian entry, in flops (measured on a width-2000,
     #: depth-4 MLP on 2 CPU cores: 1x129 kernel 12.2 s by Jacobians, 0.63 s by products)
@@ -138,6 +143,10 @@ class EmpiricalNTK:
         choice("method", method, METHODS)
         symmetric = x2 is None
         x2 = x1 if symmetric else x2
+        x1, x2 = finite_array("x1", x1), finite_array("x2", x2)
+        if not len(x1) or not len(x2):
+            raise ConfigError(f"x1 and x2 must hold at least one example (got shapes "
+                              f"{tuple(x1.shape)} and {tuple(x2.shape)})")
         if x1.shape[1:] != x2.shape[1:]:
             raise ConfigError(f"x1 and x2 must have the same per-example shape; got "
                               f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}")

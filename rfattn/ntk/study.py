@@ -22,15 +22,16 @@ so a seed gives the same numbers as before the kinds were renamed.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, choice, nonnegative, positive, positive_int, positive_ints,
-                           real)
-from ..core.runtime import generator
+from ..core.checks import (ConfigError, DivergenceError, choice, fits_in_memory, positive_int,
+                           positive_ints, real, sequence)
+from ..core.runtime import available_memory, generator, get_logger, progress
 from ..core.settings import RunSettings, settings_from
 from . import random_features
 from .analytic import ACTIVATIONS, Kernels, fc_kernels
@@ -40,6 +41,8 @@ from .regression import gaussian_quantiles, gradient_flow
 
 KINDS = ("kernel_drift", "gaussian_limit", "mode_decay", "width_convergence", "random_features")
 DIGITS = 1797  # scikit-learn's bundled 8x8 digits
+SCALE_MAX = 1e3  # scales and step sizes beyond this overflow float64
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class NetworkSettings(NTKSettings):
         positive_int("depth", self.depth)
         positive_int("width", self.width)
         choice("activation", self.activation, ACTIVATIONS)
-        positive("w_std", self.w_std)
-        nonnegative("beta", self.beta)
+        real("w_std", self.w_std, low=0.0, high=SCALE_MAX, low_open=True)
+        real("beta", self.beta, low=0.0, high=SCALE_MAX)
 
     def network(self, d: int, *stream) -> FullyConnected:
         """The network drawn from the stream (seed, *stream), on the job's device and dtype."""
@@ -102,7 +105,7 @@ class TrainingSettings(NetworkSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        positive("lr", self.lr)
+        real("lr", self.lr, low=0.0, high=SCALE_MAX, low_open=True)
         positive_int("steps", self.steps)
 
 
@@ -129,10 +132,7 @@ class GaussianLimitSettings(TrainingSettings):
     def __post_init__(self):
         super().__post_init__()
         positive_int("angles", self.angles)
-        if not len(self.train_angles):
-            raise ConfigError("train_angles must be a non-empty list of angles (got [])")
-        for i, a in enumerate(self.train_angles):
-            real(f"train_angles[{i}]", a)
+        sequence("train_angles", self.train_angles, real)
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class RandomFeatureSettings(NTKSettings):
         choice("function", self.function, random_features.FUNCTIONS)
         positive_int("n", self.n)
         positive_int("d", self.d)
-        positive("input_scale", self.input_scale)
+        real("input_scale", self.input_scale, low=0.0, high=2.0, low_open=True)  # exp overflows
         object.__setattr__(self, "m_grid", tuple(positive_ints("m_grid", self.m_grid)))
 
 
@@ -205,6 +205,24 @@ def validate(cfg: dict) -> NTKSettings:
     return settings_from(SETTINGS[kind], cfg)
 
 
+def estimate_memory(s: NTKSettings) -> int:
+    """Peak bytes: the network's parameters, gradients and optimizer copy, the tiles of
+    per-example Jacobians the empirical NTK allows itself (a quarter of the memory, bounded
+    by the examples), and the kernel matrices."""
+    item = torch.finfo(s.torch_dtype).bits // 8
+    n = getattr(s, "n", 0) + getattr(s, "angles", 0) + len(getattr(s, "train_angles", ()))
+    if s.kind == "random_features":
+        return (4 * n * max(s.m_grid) + 4 * n * n) * 16  # complex features
+    d = getattr(s, "d", 2 if s.kind != "mode_decay" else 64)
+    params = (d + 1) * s.width + (s.depth - 2) * (s.width + 1) * s.width + s.width + 1
+    return (4 * params + 2 * n * params + 4 * n * n) * item
+
+
+def check_fits(s: NTKSettings) -> None:
+    fits_in_memory(f"kind {s.kind}", estimate_memory(s), 0.8 * available_memory(s.torch_device),
+                   "lower width, depth, d, n, angles or m_grid")
+
+
 def circle(points: int, dtype=torch.float64, device="cpu") -> tuple[np.ndarray, torch.Tensor]:
     g = np.linspace(-math.pi, math.pi, points)
     return g, torch.tensor(np.stack([np.cos(g), np.sin(g)], 1), dtype=dtype, device=device)
@@ -213,9 +231,13 @@ def circle(points: int, dtype=torch.float64, device="cpu") -> tuple[np.ndarray, 
 def _train(net, x, y, steps, lr, record=None):
     """Full-batch gradient descent on (1/2N) sum (f - y)^2; ``record(step)`` after each step."""
     opt = torch.optim.SGD(net.parameters(), lr=lr)
-    for step in range(1, steps + 1):
+    for step in progress(range(1, steps + 1), "gradient descent"):
         opt.zero_grad()
-        (0.5 * ((net(x)[:, 0] - y) ** 2).mean()).backward()
+        loss = 0.5 * ((net(x)[:, 0] - y) ** 2).mean()
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"lr={lr} makes gradient descent diverge (the loss is not "
+                                  f"finite at step {step}); lower lr")
+        loss.backward()
         opt.step()
         if record is not None:
             record(step)
@@ -342,7 +364,15 @@ def run_ntk_job(cfg: dict) -> pd.DataFrame:
         network, or function for random features; n and d where the kind has them).
     """
     s = validate(cfg)
+    check_fits(s)
+    log.info("ntk %s: %s, seed %d, %s", s.kind, ", ".join(
+        f"{k}={v}" for k, v in (s.setting if hasattr(s, "setting") else {
+            "function": s.function, "n": s.n, "d": s.d}).items()), s.seed, s.torch_device)
+    start = time.perf_counter()
     rows = pd.DataFrame(JOBS[s.kind](s))
+    last = rows.iloc[-1]
+    log.info("ntk %s done in %.1fs: last %s %.4g", s.kind, time.perf_counter() - start,
+             last.metric, last.value)
     setting = {"kind": s.kind, "seed": s.seed}
     setting.update({"function": s.function} if s.kind == "random_features" else s.setting)
     setting.update({key: getattr(s, key) for key in ("n", "d") if hasattr(s, key)})

@@ -24,19 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.checks import choice, positive, positive_int
+from ..core.checks import ConfigError, choice, positive, positive_int
 from ..linalg.blocks import block_rows
-from .sampling import augment, sample_query_key
+from .sampling import augment, check_tokens, sample_query_key
 
 ACTIVATIONS = ("relu", "softmax")
-
-
-def _check_tokens(x0: Tensor, X: Tensor, d: int | None = None) -> None:
-    if x0.ndim != 2 or X.ndim != 3 or X.shape[0] != x0.shape[0] or X.shape[2] != x0.shape[1]:
-        raise ValueError(f"x0 must be (n, d) and X (n, N, d); got {tuple(x0.shape)} and "
-                         f"{tuple(X.shape)}")
-    if d is not None and x0.shape[1] != d:
-        raise ValueError(f"tokens have d={x0.shape[1]} but the feature map was drawn for d={d}")
 
 
 @dataclass
@@ -79,7 +71,8 @@ class RandomFeatureAttention:
 
     def features(self, x0: Tensor, X: Tensor, budget_bytes: int | None = None) -> Tensor:
         """Features of shape (n, M (d+1)), computed in blocks of samples."""
-        _check_tokens(x0, X, self.W.shape[1] - 1)
+        check_tokens(x0, X, self.W.shape[1] - 1)
+        x0, X = x0.to(self.W), X.to(self.W)
         M, q = self.W.shape[0], self.W.shape[1]
         n, N = X.shape[:2]
         step = block_rows(x0.element_size() * M * max(q, N), budget_bytes, self.W.device)
@@ -109,10 +102,11 @@ class RandomFeatureMLP:
         return self.w.shape[0]
 
     def features(self, x0: Tensor, X: Tensor, budget_bytes: int | None = None) -> Tensor:
-        _check_tokens(x0, X)
+        check_tokens(x0, X)
+        x0, X = x0.to(self.w), X.to(self.w)
         n = x0.shape[0]
         if self.w.shape[1] != X.shape[1] * X.shape[2] + X.shape[2] + 1:
-            raise ValueError(f"the MLP was drawn for input width {self.w.shape[1]}, tokens give "
+            raise ConfigError(f"the MLP was drawn for input width {self.w.shape[1]}, tokens give "
                              f"{(X.shape[1] + 1) * X.shape[2] + 1}")
         step = block_rows(x0.element_size() * self.w.shape[0], budget_bytes, self.w.device)
         out = torch.empty(n, self.w.shape[0], dtype=self.w.dtype, device=self.w.device)

@@ -30,13 +30,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..core.checks import nonnegative, positive_int
+from ..core.checks import ConfigError, positive, positive_int
 from ..core.runtime import progress
 from ..linalg.blocks import block_rows
 from ..linalg.kernels import arccos_angular_
 from ..linalg.montecarlo import RunningMean
 from .features import RandomFeatureAttention
-from .sampling import augment
+from .sampling import augment, check_tokens
 
 
 def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
@@ -51,12 +51,14 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
     see :func:`~rfattn.linalg.blocks.block_rows`); with ``x0b=None`` the symmetric Gram
     matrix of the first argument is built from its upper blocks only.
     """
-    variance = nonnegative("qk_variance", variance)
+    variance = positive("qk_variance", variance)
     symmetric = x0b is None
     if symmetric:
         x0b, Xb = x0a, Xa
-    if Xa.shape[1:] != Xb.shape[1:] or x0a.shape[1] != x0b.shape[1]:
-        raise ValueError(f"token shapes differ: {tuple(Xa.shape)} vs {tuple(Xb.shape)}")
+    check_tokens(x0a, Xa, where="a: ")
+    check_tokens(x0b, Xb, where="b: ")
+    if Xa.shape[1:] != Xb.shape[1:]:
+        raise ConfigError(f"token shapes differ: {tuple(Xa.shape)} vs {tuple(Xb.shape)}")
     qa, qb, ka, kb = augment(x0a), augment(x0b), augment(Xa), augment(Xb)
     na, nb, N = qa.shape[0], qb.shape[0], ka.shape[1]
     qna, qnb = qa.norm(dim=-1), qb.norm(dim=-1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..core.checks import ConfigError, choice, nonnegative, positive_int
+from ..core.checks import ConfigError, choice, finite_array, nonnegative, positive_int
 
 TOKEN_DISTRIBUTIONS = ("sphere", "gaussian")
 QK_MEANS = ("zero", "biased")
@@ -34,6 +34,17 @@ def sample_tokens(n: int, N: int, d: int, generator: torch.Generator,
     z = z / z.norm(dim=-1, keepdim=True) if distribution == "sphere" else z / d**0.5
     z = z.to(device=device, dtype=dtype)
     return z[:, 0], z[:, 1:]
+
+
+def check_tokens(x0: Tensor, X: Tensor, d: int | None = None, where: str = "") -> None:
+    """Queries (n, d) and keys (n, N, d) of matching sizes, finite (d: the expected width)."""
+    if x0.ndim != 2 or X.ndim != 3 or X.shape[0] != x0.shape[0] or X.shape[2] != x0.shape[1]:
+        raise ConfigError(f"{where}x0 must be (n, d) and X (n, N, d); got {tuple(x0.shape)} and "
+                          f"{tuple(X.shape)}")
+    if d is not None and x0.shape[1] != d:
+        raise ConfigError(f"{where}tokens have d={x0.shape[1]} but the model was drawn for d={d}")
+    finite_array(f"{where}x0", x0)
+    finite_array(f"{where}X", X)
 
 
 def augment(x: Tensor) -> Tensor:

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative, positive, positive_int,
-                           positive_ints, real)
+from ..core.checks import (ConfigError, boolean, choice, fits_in_memory, positive_int,
+                           positive_ints, real, text)
 from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from ..linalg.ridge import prefix_kernel_ridge_paths, prefix_ridge_paths
 from .features import ACTIVATIONS, RandomFeatureAttention, RandomFeatureMLP
 from .kernels import rfa_relu_kernel
 from .sampling import QK_MEANS, TOKEN_DISTRIBUTIONS, sample_tokens
-from .targets import TARGETS, Target, make_target
+from .targets import MAX_DEGREE, SIMILARITY_FUNCTIONS, TARGETS, Target, make_target
 
 MODEL_FAMILIES = ("attention", "mlp", "kernel")
 SELECTIONS = ("val", "loo")
@@ -46,7 +46,8 @@ class RidgeSettings:
     def __post_init__(self):
         lo = real("ridge.log10_min", self.log10_min, low=-16, high=6)
         real("ridge.log10_max", self.log10_max, low=lo, high=6)
-        positive_int("ridge.num", self.num)
+        if positive_int("ridge.num", self.num) > 10_000:
+            raise ConfigError(f"ridge.num must lie in [1, 10000] (got {self.num})")
         choice("ridge.selection", self.selection, SELECTIONS)
 
     @property
@@ -90,6 +91,7 @@ class ModelSettings:
     width: int | None = None
 
     def __post_init__(self):
+        text("model.name", self.name)
         choice("model.family", self.family, MODEL_FAMILIES)
         needed = FAMILY_KEYS[self.family]
         for key in ("activation", "qk_mean", "qk_variance", "bias_c_over_sqrt_d", "width"):
@@ -105,9 +107,9 @@ class ModelSettings:
         if self.family == "attention":
             choice("model.activation", self.activation, ACTIVATIONS)
             choice("model.qk_mean", self.qk_mean, QK_MEANS)
-            real("model.bias_c_over_sqrt_d", self.bias_c_over_sqrt_d)
+            real("model.bias_c_over_sqrt_d", self.bias_c_over_sqrt_d, low=-1e3, high=1e3)
         if self.qk_variance is not None:
-            positive("model.qk_variance", self.qk_variance)
+            real("model.qk_variance", self.qk_variance, low=0.0, high=1e6, low_open=True)
         if self.width is not None:
             positive_int("model.width", self.width)
 
@@ -138,6 +140,10 @@ class TargetSettings:
         if used is not None and getattr(self, used) is None:
             raise ConfigError(f"target.{used} is missing from the config (target {self.name} "
                               "needs it)")
+        if self.degree is not None and positive_int("target.degree", self.degree) > MAX_DEGREE:
+            raise ConfigError(f"target.degree must lie in [1, {MAX_DEGREE}] (got {self.degree})")
+        if self.function is not None:
+            choice("target.function", self.function, list(SIMILARITY_FUNCTIONS))
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ class RFASettings(RunSettings):
     n_val: int
     n_test: int
     noise_std: float
+    centred_target: bool
     ridge: RidgeSettings
     model: ModelSettings
     target: TargetSettings
@@ -167,12 +174,16 @@ class RFASettings(RunSettings):
         object.__setattr__(self, "n_grid", tuple(positive_ints("n_grid", self.n_grid)))
         positive_int("n_val", self.n_val)
         positive_int("n_test", self.n_test)
-        nonnegative("noise_std", self.noise_std)
+        if self.n_test < 2:
+            raise ConfigError(f"n_test must be an integer >= 2 (the test error is normalized by "
+                              f"the test targets' variance; got {self.n_test})")
+        real("noise_std", self.noise_std, low=0.0, high=1e3)
+        boolean("centred_target", self.centred_target)
 
     def make_target(self) -> Target:
         t = self.target
         return make_target(t.name, self.d, self.N, t.degree or 1, t.function or "relu",
-                           self.tokens)
+                           self.tokens, self.centred_target)
 
     @property
     def num_features(self) -> int:
@@ -216,10 +227,10 @@ def estimate_memory(s: RFASettings) -> int:
     return tokens + mats
 
 
-def _check_fits(s: RFASettings) -> None:
+def check_fits(s: RFASettings) -> None:
     fits_in_memory(f"model {s.model.name} at n={s.n_grid[-1]}", estimate_memory(s),
                    0.8 * available_memory(s.torch_device),
-                   "lower max(n_grid), n_val, n_test or model.M")
+                   "lower max(n_grid), n_val, n_test, model.M, model.width, d or N")
 
 
 def build_feature_map(s: RFASettings):
@@ -246,12 +257,15 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
     -------
     DataFrame
         Tidy rows: the setting columns (model, family, target, degree, function,
-        target_label, tokens, d, N, M (0 for the kernel), num_features, noise_std), ``n``,
+        target_label, tokens, d, N, M (0 for the kernel), num_features, noise_std,
+        centred_target, and for attention activation and bias_c_over_sqrt_d), ``n``,
         ``seed``, ``metric`` (test_error, val_error, train_error: MSE / Var f*; lambda) and
         ``value``.
     """
     s = validate(cfg)
-    _check_fits(s)
+    check_fits(s)
+    log.info("%s on target %s (d=%d, N=%d, M=%s), n up to %d, seed %d, %s %s", s.model.name,
+             s.target.name, s.d, s.N, s.model.M, s.n_grid[-1], s.seed, s.torch_device, s.dtype)
     start = time.perf_counter()
     target = s.make_target()
     dtype, device = s.torch_dtype, s.torch_device
@@ -287,6 +301,8 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
         "target_label": target.label, "tokens": s.tokens, "d": s.d, "N": s.N,
         "M": model.M if model.family != "kernel" else 0,
         "num_features": s.num_features, "noise_std": s.noise_std,
+        "centred_target": s.centred_target, "activation": model.activation,
+        "bias_c_over_sqrt_d": model.bias_c_over_sqrt_d,
     }
     rows = []
     for path in paths:
@@ -297,6 +313,7 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
                    "lambda": float(path.lambdas[best])}
         rows += [{**setting, "n": path.n, "seed": s.seed, "metric": k, "value": v}
                  for k, v in metrics.items()]
-    log.info("%s on %s, seed %d: %d sizes in %.2fs", model.name, target.label, s.seed,
-             len(paths), time.perf_counter() - start)
+    log.info("%s on %s, seed %d: %d sizes in %.2fs; test error %.4g at n=%d", model.name,
+             target.label, s.seed, len(paths), time.perf_counter() - start,
+             rows[-4]["value"], paths[-1].n)
     return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-r"""Target functions with a complexity axis, each normalized to zero mean and unit variance.
+r"""Target functions with a complexity axis, each normalized to unit variance.
 
 Families (Fu et al. 2023, arXiv 2307.11353, target classes; ``p`` = degree):
 
@@ -11,10 +11,22 @@ Families (Fu et al. 2023, arXiv 2307.11353, target classes; ``p`` = degree):
   its part that couples two keys is orthogonal to every :math:`\frac1N\sum_i F(x_0, x_i)`, so
   1/N-normalized ReLU attention cannot learn it at any M.
 
-Normalization is exact for sphere tokens: the summands are i.i.d. functions of
-:math:`t=\langle u, x_i\rangle` with density :math:`\propto(1-t^2)^{(d-3)/2}` on [-1, 1], so the
-mean and variance are 1-D integrals (adaptive quadrature with the algebraic endpoint weight,
-split at the kink t = 0); for ``two_key``, mean 1/N and variance :math:`2(N-1)/(N^3 d)`.
+A target is the family's function divided by its standard deviation, :math:`f^* = f/\sigma`
+(the paper's form: neither RFA nor the ridge has an intercept, so the model fits the mean
+too), or, with ``centred=True``, :math:`(f - \mathbb E f)/\sigma`. Either way
+:math:`\mathrm{Var} f^* = 1`.
+
+The mean and variance are exact for sphere tokens at any d. The summands are i.i.d.
+functions of :math:`s = \sqrt d\,t`, :math:`t=\langle u, x_i\rangle`, whose density on the
+sphere is :math:`\propto(1-t^2)^{(d-3)/2}`:
+
+- Hermite targets: in rational arithmetic from the sphere moments
+  :math:`\mathbb E t^{2k} = \prod_{j<k} (2j+1)/(d+2j)` (exact);
+- other functions: adaptive quadrature, with the algebraic endpoint weight for d < 12 and,
+  from d = 12, on the density of s, :math:`\exp(\frac{d-3}{2}\log(1 - s^2/d))` normalized by
+  its own quadrature; split at the kink s = 0 (accurate to 1e-13 at any d);
+- ``two_key``: mean 1/N and variance :math:`2(N-1)/(N^3 d)`.
+
 Gaussian tokens use a fixed Monte Carlo sample of 2^17 draws.
 """
 
@@ -22,15 +34,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
 from scipy import integrate, special
 from torch import Tensor
 
-from ..core.checks import ConfigError, choice, positive_int
+from ..core.checks import ConfigError, boolean, choice, positive_int
 from ..core.runtime import generator
-from .sampling import TOKEN_DISTRIBUTIONS, sample_tokens
+from .sampling import TOKEN_DISTRIBUTIONS, check_tokens, sample_tokens
 
 TARGETS = ("single_key", "query_key", "similarity", "two_key")
 POLYNOMIAL_TARGETS = ("single_key", "query_key")
@@ -54,28 +67,75 @@ def hermite_e(p: int, z):
     return cur
 
 
-def _sphere_moments(g, d: int) -> tuple[float, float]:
-    """E g(sqrt(d) t), E g(sqrt(d) t)^2 for t a coordinate of a uniform point on S^{d-1}."""
+def hermite_coefficients(p: int) -> list[int]:
+    r"""Integer coefficients :math:`c_j` of :math:`\mathrm{He}_p(z) = \sum_j c_j z^j`."""
+    return [0 if (p - j) % 2 else (-1) ** ((p - j) // 2) * math.factorial(p)
+            // (math.factorial((p - j) // 2) * math.factorial(j) * 2 ** ((p - j) // 2))
+            for j in range(p + 1)]
+
+
+def sphere_moment(m: int, d: int) -> Fraction:
+    r""":math:`\mathbb E s^m` for :math:`s = \sqrt d\,t`, t a coordinate of a uniform point on
+    :math:`S^{d-1}`: 0 for odd m, :math:`\prod_{j<k} d\,(2j+1)/(d+2j)` for m = 2k (exact)."""
+    if m % 2:
+        return Fraction(0)
+    out = Fraction(1)
+    for j in range(m // 2):
+        out *= Fraction(d * (2 * j + 1), d + 2 * j)
+    return out
+
+
+def _hermite_mean_var(p: int, d: int) -> tuple[float, float]:
+    """Mean and variance of He_p(s)/sqrt(p!) on the sphere, from exact rational moments."""
+    c = hermite_coefficients(p)
+    mean = sum(cj * sphere_moment(j, d) for j, cj in enumerate(c) if cj)
+    second = sum(ci * cj * sphere_moment(i + j, d)
+                 for i, ci in enumerate(c) if ci for j, cj in enumerate(c) if cj)
+    scale = math.factorial(p)
+    return float(mean) / math.sqrt(scale), float((second - mean * mean) / scale)
+
+
+LOG_DENSITY_FROM = 12  # from this d, quadrature on the log density of s (module docstring)
+QUAD = {"epsabs": 1e-13, "epsrel": 1e-12, "limit": 200}
+
+
+def _sphere_mean_var(g, d: int) -> tuple[float, float]:
+    """E g(s) and Var g(s) for s = sqrt(d) t, t a coordinate of a uniform point on S^{d-1}."""
     if d == 1:
         vals = np.array([g(np.array(-1.0)), g(np.array(1.0))], dtype=float)
-        return float(vals.mean()), float((vals**2).mean())
+        return float(vals.mean()), float(vals.var())
     a = (d - 3) / 2
-    norm = math.sqrt(math.pi) * math.exp(special.gammaln(a + 1) - special.gammaln(a + 1.5))
-    sd = math.sqrt(d)
+    if d < LOG_DENSITY_FROM:
+        norm = math.sqrt(math.pi) * math.exp(special.gammaln(a + 1) - special.gammaln(a + 1.5))
+        sd = math.sqrt(d)
 
-    def moment(power: int) -> float:
-        left = integrate.quad(lambda t: g(sd * t) ** power * (1 - t) ** a, -1, 0,
-                              weight="alg", wvar=(a, 0), epsabs=1e-13, epsrel=1e-12, limit=200)
-        right = integrate.quad(lambda t: g(sd * t) ** power * (1 + t) ** a, 0, 1,
-                               weight="alg", wvar=(0, a), epsabs=1e-13, epsrel=1e-12, limit=200)
-        return (left[0] + right[0]) / norm
+        def moment(power: int) -> float:
+            left = integrate.quad(lambda t: g(sd * t) ** power * (1 - t) ** a, -1, 0,
+                                  weight="alg", wvar=(a, 0), **QUAD)
+            right = integrate.quad(lambda t: g(sd * t) ** power * (1 + t) ** a, 0, 1,
+                                   weight="alg", wvar=(0, a), **QUAD)
+            return (left[0] + right[0]) / norm
+    else:
+        edge = min(math.sqrt(d), 40.0)  # beyond |s| = 40 the density is below e^-800
 
-    return moment(1), moment(2)
+        def integral(power: int) -> float:  # of g^power against the unnormalized density
+            def f(s):
+                return g(s) ** power * math.exp(a * math.log1p(-s * s / d))
+            return integrate.quad(f, -edge, 0, **QUAD)[0] + integrate.quad(f, 0, edge, **QUAD)[0]
+
+        mass = integral(0)  # normalizing by quadrature: no log-gamma difference to round
+
+        def moment(power: int) -> float:
+            return integral(power) / mass
+
+    m1, m2 = moment(1), moment(2)
+    return m1, m2 - m1 * m1
 
 
 @dataclass(frozen=True)
 class Target:
-    """A normalized target ``(raw(x0, X) - mean) / std``; build it with :func:`make_target`."""
+    """A target ``raw / std`` (or ``(raw - mean) / std`` when ``centred``) of unit variance;
+    build it with :func:`make_target`. ``mean`` and ``std`` are those of ``raw``."""
 
     name: str
     d: int
@@ -83,6 +143,7 @@ class Target:
     degree: int = 0
     function: str = ""
     tokens: str = "sphere"
+    centred: bool = False
     mean: float = 0.0
     std: float = 1.0
 
@@ -106,18 +167,41 @@ class Target:
         return hermite_e(self.degree, s).mean(1) / math.sqrt(math.factorial(self.degree))
 
     def __call__(self, x0: Tensor, X: Tensor) -> Tensor:
-        if x0.shape[1] != self.d or X.shape[1] != self.N:
-            raise ValueError(f"target was built for d={self.d}, N={self.N}; tokens have "
-                             f"d={x0.shape[1]}, N={X.shape[1]}")
-        return (self.raw(x0, X) - self.mean) / self.std
+        check_tokens(x0, X, self.d)
+        if X.shape[1] != self.N:
+            raise ConfigError(f"target was built for N={self.N} keys; tokens have "
+                              f"N={X.shape[1]}")
+        raw = self.raw(x0, X)
+        return ((raw - self.mean) if self.centred else raw) / self.std
 
 
 def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "relu",
-                tokens: str = "sphere") -> Target:
-    """A target of family ``name`` normalized to zero mean and unit variance (see module doc)."""
+                tokens: str = "sphere", centred: bool = False) -> Target:
+    r"""A target of family ``name``, normalized to unit variance (module docstring).
+
+    Parameters
+    ----------
+    name : str
+        ``single_key``, ``query_key``, ``similarity`` or ``two_key``.
+    d, N : int
+        Token dimension and keys per sample.
+    degree : int
+        Hermite degree p of the polynomial families, in [1, 12].
+    function : str
+        F of the similarity family (:data:`SIMILARITY_FUNCTIONS`).
+    tokens : str
+        ``sphere`` (exact normalization) or ``gaussian`` (Monte Carlo, 2^17 draws).
+    centred : bool
+        Subtract the mean (False: the paper's uncentred :math:`f/\sigma`).
+
+    Returns
+    -------
+    Target
+    """
     choice("target", name, TARGETS)
     d, N = positive_int("d", d), positive_int("N", N)
     choice("tokens", tokens, TOKEN_DISTRIBUTIONS)
+    boolean("centred", centred)
     if name in POLYNOMIAL_TARGETS:
         degree = positive_int("degree", degree)
         if degree > MAX_DEGREE:
@@ -134,24 +218,22 @@ def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "rel
     if name == "single_key" and d < 2 and degree % 2 == 0:
         raise ConfigError("d must be >= 2 for an even-degree single_key target "
                           "(with d=1 it is constant)")
-    target = Target(name, d, N, degree, function, tokens)
+    target = Target(name, d, N, degree, function, tokens, centred)
     if tokens == "sphere":
         if name == "two_key":
             mean, var = 1.0 / N, 2.0 * (N - 1) / (N**3 * d)
+        elif name == "similarity":
+            mean, var = _sphere_mean_var(SIMILARITY_FUNCTIONS[function][1], d)
+            var /= N
         else:
-            if name == "similarity":
-                g = SIMILARITY_FUNCTIONS[function][1]
-            else:
-                def g(z):
-                    return hermite_e(degree, z) / math.sqrt(math.factorial(degree))
-            m1, m2 = _sphere_moments(g, d)
-            mean, var = m1, (m2 - m1**2) / N
+            mean, var = _hermite_mean_var(degree, d)
+            var /= N
     else:
         x0, X = sample_tokens(MC_NORMALIZATION_SAMPLES, N, d, generator(0, "target-normalization"),
                               tokens)
         raw = target.raw(x0, X)
         mean, var = float(raw.mean()), float(raw.var())
-    if not var > 1e-14:
+    if not var > 1e-14 * max(1.0, mean * mean):
         raise ConfigError(f"target {target.label} is constant for d={d}, N={N}; "
                           "choose another degree or function")
-    return Target(name, d, N, degree, function, tokens, float(mean), math.sqrt(var))
+    return Target(name, d, N, degree, function, tokens, centred, float(mean), math.sqrt(var))

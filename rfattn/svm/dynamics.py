@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.checks import ConfigError, choice, positive, positive_int
+from ..core.checks import ConfigError, DivergenceError, choice, positive, positive_int
 
 LOSSES = ("logistic", "exponential", "correlation")
 HEADS = ("linear", "relu")
@@ -200,7 +200,7 @@ def train_attention(data: AttentionData, steps: int, lr: float = 0.1,
                     g = g / (g.norm(dim=(-1, -2), keepdim=True) + eps)
                 p -= lr * g
         if not all(torch.isfinite(p).all() for p in params):
-            raise FloatingPointError(f"gradient descent diverged at step {step}; lower lr "
+            raise DivergenceError(f"gradient descent diverged at step {step}; lower lr "
                                      f"(got {lr})")
     W = torch.stack(recorded, 1)
     with torch.no_grad():

@@ -80,12 +80,12 @@ def least_distance(G: np.ndarray, h: np.ndarray, maxiter: int | None = None,
     f = np.zeros(p + 1)
     f[-1] = 1.0
     try:
-        u, rnorm = nnls(E, f, maxiter=maxiter or 50 * (p + 1))
+        u, _ = nnls(E, f, maxiter=maxiter or 50 * (p + 1))
     except RuntimeError:  # older SciPy raises on its iteration limit
         return "iteration_limit", None, np.zeros(m)
-    r = E @ u - f
+    r = E @ u - f  # the residual norm nnls returns is not trusted: some releases got it wrong
     scale = max(1.0, float(np.abs(G).max(initial=0.0)))
-    if rnorm <= feasibility_tol * scale or -r[-1] <= feasibility_tol:
+    if np.linalg.norm(r) <= feasibility_tol * scale or -r[-1] <= feasibility_tol:
         return "infeasible", None, u / max(float(h @ u), 1e-300)
     lam = u / (-r[-1])
     return "optimal", G.T @ lam, lam

@@ -17,14 +17,16 @@ r"""Att-SVM study jobs (Tarzanagh, Li, Thrampoulidis, Oymak 2023, arXiv 2308.168
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import ConfigError, boolean, choice, positive, positive_int, real
-from ..core.runtime import generator
+from ..core.checks import (ConfigError, boolean, choice, fits_in_memory, positive_int,
+                           real)
+from ..core.runtime import available_memory, generator, get_logger, progress
 from ..core.settings import RunSettings, settings_from
 from .dynamics import (INITS, LOSSES, PARAMETERIZATIONS, AttentionData, correlation, random_data,
                        saturation, softmax_scores, train_attention)
@@ -34,6 +36,7 @@ from .selection import classify, multi_token_svm
 from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
 
 KINDS = ("trajectory", "convergence", "nonlinear", "rank")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class TrainingSettings(SVMSettings):
     def __post_init__(self):
         super().__post_init__()
         positive_int("steps", self.steps)
-        positive("lr", self.lr)
+        real("lr", self.lr, low=0.0, high=1e3, low_open=True)
         choice("loss", self.loss, LOSSES)
         boolean("normalized", self.normalized)
         choice("init", self.init, INITS)
@@ -180,6 +183,26 @@ def validate(cfg: dict) -> SVMSettings:
     return settings_from(SETTINGS[kind], cfg)
 
 
+def estimate_memory(s: SVMSettings) -> int:
+    """Peak bytes of the job's largest tensors: the runs' data, the recorded iterates and the
+    autograd buffers of gradient descent, and one instance's constraint matrix (float64)."""
+    item = torch.finfo(s.torch_dtype).bits // 8
+    runs = getattr(s, "runs", 1)
+    data = runs * (s.n * s.N * s.d + s.n * s.d + s.d + s.d * s.d) * item
+    rows = s.n * max(s.N - 1, 1) * s.N  # seq2seq-sized upper bound on the constraints
+    solve = 4 * rows * s.d * s.d * 8
+    if not hasattr(s, "steps"):
+        return data + runs * solve // max(runs, 1)
+    records = runs * (s.steps // s.record_every + 2) * s.d * s.d * item * 2
+    autograd = 12 * runs * s.n * s.N * s.d * item
+    return data + records + autograd + solve
+
+
+def check_fits(s: SVMSettings) -> None:
+    fits_in_memory(f"kind {s.kind} with runs={getattr(s, 'runs', 1)}", estimate_memory(s),
+                   0.8 * available_memory(s.torch_device), "lower runs, n, N, d or steps")
+
+
 def _instance(data, r: int):
     return tuple(a[r].cpu().numpy() for a in (data.X, data.z, data.Y, data.v))
 
@@ -228,7 +251,7 @@ def _convergence(s: ConvergenceSettings) -> list[dict]:
     traj = s.train(data, s.parameterization)
     alpha = traj.scores.argmax(-1).numpy()
     rows, svms = [], []
-    for r in range(s.runs):
+    for r in progress(range(s.runs), "SVMs of the runs"):
         X, z, Y, v = _instance(data, r)
         frob, nuc = _solve_both(s, constraints(X, alpha[r], z)) if s.nuclear else (
             solve_frobenius(constraints(X, alpha[r], z), s.rank_rtol), None)
@@ -268,7 +291,7 @@ def _nonlinear(s: NonlinearSettings) -> list[dict]:
     data = _data(s, s.runs, s.d, head="relu")
     traj = s.train(data, "W", head="relu")
     rows = []
-    for r in range(s.runs):
+    for r in progress(range(s.runs), "SVM-equivalence of the runs"):
         X, z, Y, v = _instance(data, r)
         scores = traj.scores[r].numpy()
         reason = None
@@ -312,7 +335,7 @@ def _official_nuclear_rank(problem) -> int:
 def _rank(s: RankSettings) -> list[dict]:
     data = _data(s, s.runs, s.d)
     rows = []
-    for r in range(s.runs):
+    for r in progress(range(s.runs), "SVMs of the instances"):
         X, z, Y, v = _instance(data, r)
         problem = constraints(X, optimal_selection(X, Y, v), z)
         frob, nuc = _solve_both(s, problem)
@@ -353,6 +376,22 @@ def run_svm_job(cfg: dict) -> pd.DataFrame:
         (analysis, run, step, parameterization, svm, ...), ``metric`` and ``value``.
     """
     s = validate(cfg)
-    rows = JOBS[s.kind](s)
-    setting = {"kind": s.kind, "n": s.n, "N": s.N, "d": s.d, "seed": s.seed}
-    return pd.DataFrame([{**setting, **row} for row in rows])
+    check_fits(s)
+    log.info("svm %s: n=%d, N=%d, d=%d, runs=%s, seed %d, %s", s.kind, s.n, s.N, s.d,
+             getattr(s, "runs", 1), s.seed, s.torch_device)
+    start = time.perf_counter()
+    rows = pd.DataFrame([{"kind": s.kind, "n": s.n, "N": s.N, "d": s.d, "seed": s.seed, **row}
+                         for row in JOBS[s.kind](s)])
+    log.info("svm %s done in %.1fs: %s", s.kind, time.perf_counter() - start, _headline(rows))
+    return rows
+
+
+def _headline(rows: pd.DataFrame) -> str:
+    """The job's main number, for the log."""
+    means = rows.groupby("metric").value.mean()
+    for metric, label in (("feasible", "feasible share"), ("class_global", "global share"),
+                          ("1-corr_equivalence", "mean 1 - corr (equivalence)"),
+                          ("correlation", "mean correlation")):
+        if metric in means:
+            return f"{label} {means[metric]:.4g}"
+    return f"{len(rows)} rows"

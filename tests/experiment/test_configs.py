@@ -153,7 +153,7 @@ def test_ntk_entry_point(tmp_path):
 def test_main_job_at_tiny_size_lowrank(tmp_path):
     figs, report = main_job(tmp_path, "lowrank", "joblib", "d=16", "patterns=16", "n=200",
                             "n_test=200", "m=16", "epochs=3", "probe=64", "seed=0,1",
-                            "prune_rates=[0.0,0.5]")
+                            "prune_rates=[0.0,0.5]", "r_grid=[0,1,2,4,6,16]")
     assert len(figs) == 7
     assert "kq-update-rank-equals-patterns" in report and "lora-rank-2K-matches-full" in report
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from rfattn.experiment import Claim, collect, load_claims, run_job, save_study_claims, write_report
-from rfattn.experiment.records import ROWS_FILE, RUN_FILE, atomic_write_text
+from rfattn.experiment.records import ROWS_FILE, RUN_FILE, FolderConflict, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,13 +28,28 @@ def test_run_job_writes_once_and_skips(tmp_path):
         calls.append(cfg)
         return task(cfg)
 
-    first = run_job(tmp_path, {"seed": 3}, counted)
-    again = run_job(tmp_path, {"seed": 3}, counted)
+    first = run_job(tmp_path, {"seed": 3, "device": "cpu"}, counted)
+    again = run_job(tmp_path, {"seed": 3, "device": "auto"}, counted)  # another device resumes
     assert len(calls) == 1 and first.equals(again)
     meta = json.loads((tmp_path / RUN_FILE).read_text())
-    assert meta["config"] == {"seed": 3} and meta["rfattn_version"] and meta["git_revision"]
-    with pytest.raises(RuntimeError, match="another config"):
+    assert meta["config"] == {"seed": 3, "device": "cpu"}
+    assert meta["rfattn_version"] and meta["git_revision"]
+    env = meta["environment"]
+    assert env["device"] == "cpu" and env["torch_threads"] >= 1 and env["torch"]
+    assert env["cpu_capability"]  # torch's CPU kernels (the lab pins AVX2 on x86-64)
+    with pytest.raises(FolderConflict, match="another config"):
         run_job(tmp_path, {"seed": 4}, counted)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_files_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        run_job(tmp_path, {"seed": 0}, task)
+    finally:
+        os.umask(old)
+    for name in (ROWS_FILE, RUN_FILE):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_rows_with_nan_are_refused(tmp_path):

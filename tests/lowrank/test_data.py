@@ -64,3 +64,17 @@ def test_noise_sizes():
 def test_data_model_validation_names_the_parameter(kw, name):
     with pytest.raises(ConfigError, match=re.escape(name)):
         PatternData(**{**BASE, **kw})
+
+
+def test_sampling_does_not_depend_on_torch_default_dtype():
+    old = torch.get_default_dtype()
+    try:
+        draws = []
+        for dtype in (torch.float32, torch.float64):
+            torch.set_default_dtype(dtype)
+            draws.append(draw(n=64, seed=3))
+    finally:
+        torch.set_default_dtype(old)
+    for a, b in zip(draws[0][2:], draws[1][2:]):
+        assert torch.equal(a, b)
+

@@ -123,3 +123,18 @@ def test_feasibility_rate_matches_the_reference_counts():
 
     assert share(4) == 1.0
     assert 0.15 <= share(2) <= 0.45  # .30 +- 3 binomial standard deviations
+
+
+def test_least_distance_ignores_the_residual_norm_nnls_reports(monkeypatch):
+    # some SciPy releases returned a wrong residual norm; a 0 would read as "infeasible"
+    from scipy import optimize
+
+    from rfattn.svm import least_distance, solvers
+
+    X, z, v, Y = instance(5, 5, 10, 3)
+    problem = constraints(X, optimal_selection(X, Y, v), z)
+    honest = least_distance(problem.A, np.ones(problem.n_constraints))
+    monkeypatch.setattr(solvers, "nnls", lambda *a, **k: (optimize.nnls(*a, **k)[0], 0.0))
+    status, w, lam = least_distance(problem.A, np.ones(problem.n_constraints))
+    assert status == honest[0] == "optimal"
+    np.testing.assert_allclose(w, honest[1], rtol=1e-12, atol=1e-14)
