@@ -9,7 +9,7 @@ BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
-.PHONY: setup repro test test-all lint bench report clean-outputs
+.PHONY: setup repro test test-all test-install lint bench report clean-outputs
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml tools/install-torch.sh
 	@touch $@
 
 repro: setup          ## quick reproduction of every study: figures/, figures/REPORT.md
-	$(PY) -m paper_repro --quick
+	$(BIN)rfattn-repro --quick
 
 test: setup           ## lint (ruff) and the default test suite (excludes `slow` and `gpu`)
 	$(PY) -m ruff check .
@@ -40,6 +40,9 @@ bench: setup          ## speed and memory comparisons, written to benchmarks/res
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
 	$(BIN)rfattn-report figures
+
+test-install: setup   ## the wheel installed outside the repository; the lowest dependency versions
+	$(PY) -m pytest -q -m slow tests/experiment/test_wheel.py tests/experiment/test_minimum_versions.py
 
 clean-outputs:
 	rm -rf outputs multirun

@@ -42,9 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``rfattn-repro [--quick | --full] [--studies ...]``: ``python -m paper_repro``."""
     try:
         raise SystemExit(main())
     except KeyboardInterrupt:
         print("interrupted: finished jobs are kept; the same command resumes", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,7 +1,16 @@
-"""Low-rank and pruning study: ``python -m sims.lowrank [-m] [overrides]`` (conf/lowrank.yaml)."""
+"""Low-rank and pruning study: ``python -m sims.lowrank [-m] [overrides]`` (conf/lowrank.yaml).
+
+Console script: ``rfattn-lowrank``.
+"""
 
 from rfattn.experiment.hydra_app import main
 from rfattn.lowrank.study import run_lowrank_job
 
-if __name__ == "__main__":
+
+def cli() -> None:
+    """``rfattn-lowrank`` (the same as ``python -m sims.lowrank``)."""
     main("lowrank", run_lowrank_job)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,7 +1,16 @@
-"""Random-feature attention study: ``python -m sims.rfa [-m] [overrides]`` (conf/rfa.yaml)."""
+"""Random-feature attention study: ``python -m sims.rfa [-m] [overrides]`` (conf/rfa.yaml).
+
+Console script: ``rfattn-rfa``.
+"""
 
 from rfattn.experiment.hydra_app import main
 from rfattn.rfa.study import run_rfa_job
 
-if __name__ == "__main__":
+
+def cli() -> None:
+    """``rfattn-rfa`` (the same as ``python -m sims.rfa``)."""
     main("rfa", run_rfa_job)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,7 +1,16 @@
-"""Att-SVM study: ``python -m sims.svm [-m] [overrides]`` (conf/svm.yaml)."""
+"""Att-SVM study: ``python -m sims.svm [-m] [overrides]`` (conf/svm.yaml).
+
+Console script: ``rfattn-svm``.
+"""
 
 from rfattn.experiment.hydra_app import main
 from rfattn.svm.study import run_svm_job
 
-if __name__ == "__main__":
+
+def cli() -> None:
+    """``rfattn-svm`` (the same as ``python -m sims.svm``)."""
     main("svm", run_svm_job)
+
+
+if __name__ == "__main__":
+    cli()

@@ -27,8 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 from ..core.checks import ConfigError
 from .records import ROWS_FILE, FolderConflict, check_folder, run_job
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # packaged; conf/ at the repository top
 MAX_DIRNAME = 200  # bytes; most file systems allow 255
+STUDIES = ("rfa", "svm", "lowrank", "ntk")
 log = logging.getLogger(__name__)
 
 
@@ -87,13 +88,13 @@ def study_module(config_name: str):
     return importlib.import_module(f"rfattn.{config_name}.study")
 
 
-def sweep_overrides(config: DictConfig) -> list[list[str]]:
-    """The overrides of every job of a multirun (the basic sweeper's expansion of the
-    experiment's ``hydra.sweeper.params`` and the command line)."""
+def sweep_overrides(params, task: list[str]) -> list[list[str]]:
+    """The overrides of every job of a multirun: the basic sweeper's expansion of the
+    experiment's ``hydra.sweeper.params`` and the command line's ``task`` overrides."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
-    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    params = [f"{k}={v}" for k, v in (params or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + list(task))
     return BasicSweeper.split_arguments(parsed, None)[0]
 
 
@@ -149,14 +150,26 @@ class Preflight(Callback):
 
     Configured in ``conf/hydra/default.yaml`` for every study. A bad job ends the command with
     one line (exit status 2) before any job runs; a multirun logs how many jobs are already
-    done (they will be skipped).
+    done (they will be skipped) and, at its end, a summary.
+
+    Parameters
+    ----------
+    collect : bool
+        Also join the sweep's rows into ``results.parquet`` when it ends
+        (``hydra.callbacks.preflight.collect=true``). Hydra skips end-of-sweep callbacks when a
+        job fails: ``rfattn-collect`` stays the way to collect any sweep.
     """
+
+    def __init__(self, collect: bool = False):
+        self.collect = collect
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         self._check(config, [list(config.hydra.overrides.task)], multirun=False)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self.jobs = self._check(config, sweep_overrides(config), multirun=True)
+        self.jobs = self._check(config, sweep_overrides(config.hydra.sweeper.params,
+                                                         config.hydra.overrides.task),
+                                multirun=True)
         done = sum(job.done for job in self.jobs)
         log.info("sweep of %d jobs checked: %d to run, %d already done (skipped)",
                  len(self.jobs), len(self.jobs) - done, done)
@@ -168,6 +181,11 @@ class Preflight(Callback):
         log.info("sweep done: %d jobs run, %d skipped (already done), %d without rows; "
                  "collect with: rfattn-collect %s", len(finished) - skipped, skipped,
                  len(jobs) - len(finished), config.hydra.sweep.dir)
+        if self.collect and finished:
+            from .collect import collect
+
+            table = collect(config.hydra.sweep.dir)
+            log.info("collected %d rows into %s", len(table), config.hydra.sweep.dir)
 
     @staticmethod
     def _check(config: DictConfig, job_overrides, multirun: bool) -> list[PlannedJob]:

@@ -178,6 +178,21 @@ def estimate_memory(s: LowrankSettings) -> int:
     return (4 * params + 2 * tokens + 8 * batch) * item
 
 
+FLOPS_PER_SECOND = 1e10  # calibrated on the quick sweeps (2-core CPU, float64)
+STEP_SECONDS = 2e-3  # per SGD step: the calls of a small batch
+
+
+def estimate_seconds(s: LowrankSettings) -> float:
+    """Rough run time on a 2-core CPU: forward and backward passes of every epoch and the
+    evaluations on the test set (the train kind also evaluates every truncation and pruning)."""
+    m_a, m_b = s.m_a or s.d, s.m_b or s.d
+    per_sample = s.N * (s.N * m_b + 2 * s.d * m_b + s.d * m_a + s.N * m_a + s.m * m_a) * 2
+    evaluations = 2 if s.kind == "adapter" else 3 + len(s.r_grid) + 6 * len(s.prune_rates)
+    work = 3 * s.epochs * s.n * per_sample + evaluations * (s.n + s.n_test) * per_sample
+    steps = s.epochs * -(-s.n // s.batch_size)
+    return 0.3 + steps * STEP_SECONDS + work / FLOPS_PER_SECOND
+
+
 def check_fits(s: LowrankSettings) -> None:
     fits_in_memory(f"kind {s.kind} with m={s.m}", estimate_memory(s),
                    0.8 * available_memory(s.torch_device),

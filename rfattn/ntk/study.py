@@ -218,6 +218,31 @@ def estimate_memory(s: NTKSettings) -> int:
     return (4 * params + 2 * n * params + 4 * n * n) * item
 
 
+FLOPS_PER_SECOND = 3e9  # calibrated on the quick sweeps (2-core CPU, float64)
+STEP_SECONDS = 1e-3  # per gradient step: the calls themselves
+
+
+def estimate_seconds(s: NTKSettings) -> float:
+    """Rough run time on a 2-core CPU: gradient steps (6 flops per parameter and example) and
+    empirical kernels by the cheaper of the two methods' cost models
+    (:meth:`~rfattn.ntk.empirical.EmpiricalNTK.choose_method`)."""
+    if s.kind == "random_features":
+        return 0.3 + sum(s.n * s.n * m * s.d for m in s.m_grid) / (3 * FLOPS_PER_SECOND)
+    d = getattr(s, "d", 64 if s.kind == "mode_decay" else 2)
+    p = (d + 1) * s.width + (s.depth - 2) * (s.width + 1) * s.width + s.width + 1
+
+    def kernel(n1, n2):
+        return min((n1 + n2) * 156 * p + n1 * n2 * p / 8, 6 * p * (n1 + n1 * n2))
+
+    examples = {"kernel_drift": getattr(s, "n", 0), "gaussian_limit": 4,
+                "mode_decay": getattr(s, "n", 0)}.get(s.kind, 0)
+    kernels = {"kernel_drift": 2 * kernel(1, getattr(s, "angles", 0)),
+               "mode_decay": kernel(getattr(s, "n", 0), getattr(s, "n", 0)),
+               "width_convergence": kernel(getattr(s, "n", 0), getattr(s, "n", 0))}
+    work = 6 * getattr(s, "steps", 0) * examples * p + kernels.get(s.kind, 0) / 4
+    return 0.3 + getattr(s, "steps", 0) * STEP_SECONDS + work / FLOPS_PER_SECOND
+
+
 def check_fits(s: NTKSettings) -> None:
     fits_in_memory(f"kind {s.kind}", estimate_memory(s), 0.8 * available_memory(s.torch_device),
                    "lower width, depth, d, n, angles or m_grid")

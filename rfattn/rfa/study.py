@@ -227,6 +227,24 @@ def estimate_memory(s: RFASettings) -> int:
     return tokens + mats
 
 
+FLOPS_PER_SECOND = 1.2e10  # calibrated on the quick sweeps (2-core CPU, float64)
+
+
+def estimate_seconds(s: RFASettings) -> float:
+    """Rough run time of the job on a 2-core CPU: features (or kernel blocks) of every sample
+    and one eigendecomposition per n."""
+    n_max, n_all = s.n_grid[-1], s.n_grid[-1] + s.n_val + s.n_test
+    q, p = s.d + 1, s.num_features
+    if s.model.family == "kernel":
+        work = 30 * n_all * n_max * s.N * s.N * q + sum(4 * n**3 for n in s.n_grid)
+    else:
+        per_sample = (s.model.M * s.N * q * (q + 2) * 2 if s.model.family == "attention"
+                      else p * ((s.N + 1) * s.d + 1) * 2)
+        work = n_all * per_sample + sum(4 * min(n, p) ** 3 + 2 * n * p * min(n, p)
+                                        for n in s.n_grid)
+    return 0.2 + work / FLOPS_PER_SECOND
+
+
 def check_fits(s: RFASettings) -> None:
     fits_in_memory(f"model {s.model.name} at n={s.n_grid[-1]}", estimate_memory(s),
                    0.8 * available_memory(s.torch_device),

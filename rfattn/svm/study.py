@@ -198,6 +198,24 @@ def estimate_memory(s: SVMSettings) -> int:
     return data + records + autograd + solve
 
 
+STEP_SECONDS = 5e-4  # per gradient step: the cost of small tensors is the calls themselves
+
+
+def estimate_seconds(s: SVMSettings) -> float:
+    """Rough run time on a 2-core CPU (calibrated on the quick sweeps): gradient steps of all
+    runs at once, then per run the SVM solves (a few ms at 50 constraints, growing like
+    constraints^1.5) and the official SCS solve when asked."""
+    runs = getattr(s, "runs", 1)
+    train = 0.0
+    if hasattr(s, "steps"):
+        per_step = STEP_SECONDS + runs * s.n * s.N * s.d * 40 / 5e9
+        train = s.steps * per_step * (2 if s.kind == "trajectory" else 1)
+    constraints = s.n * (s.N - 1)
+    solve = 1e-3 + (4e-3 * (constraints / 50) ** 1.5 if getattr(s, "nuclear", True) else 0)
+    solve += 0.015 if getattr(s, "official_sdp", False) else 0.0
+    return 0.3 + train + runs * solve * (2 if s.kind == "trajectory" else 1)
+
+
 def check_fits(s: SVMSettings) -> None:
     fits_in_memory(f"kind {s.kind} with runs={getattr(s, 'runs', 1)}", estimate_memory(s),
                    0.8 * available_memory(s.torch_device), "lower runs, n, N, d or steps")

@@ -43,7 +43,7 @@ def configs():
     for model, target in itertools.product(GROUPS["model"], GROUPS["target"]):
         yield "rfa", (f"model={model}", f"target={target}"), []
     for scale in GROUPS["scale"]:
-        yield "rfa", (f"+scale={scale}",), []
+        yield "rfa", (f"scale={scale}",), []
     for lens in ("svm", "lowrank", "ntk"):
         for kind in LENSES[lens].KINDS:
             yield lens, (f"kind={kind}",), []
@@ -131,9 +131,9 @@ def main_job(tmp_path, study, launcher, *overrides):
 
 
 def test_main_job_at_tiny_size_rfa(tmp_path):
-    figs, report = main_job(tmp_path, "rfa", "local", "n_grid=[32,64,128]", "n_val=40",
-                            "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8")
-    assert len(figs) == 4
+    figs, report = main_job(tmp_path, "rfa", "joblib", "n_grid=[32,64,128]", "n_val=40",
+                            "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8", "seed=0")
+    assert len(figs) == 5 and "rfa_bias_scan_d3_N3_M8.png" in figs
     assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
 
 

@@ -20,7 +20,7 @@ from rfattn.experiment.hydra_app import compose, job_config, study_module
 RECORDED = {
     "svm": (["kind=convergence", "runs=20", "steps=500", "nuclear=false"], "correlation",
             436.9121764244174),
-    "rfa": (["+scale=quick", "model=rfa_softmax", "n_grid=[64,512]"], "test_error",
+    "rfa": (["scale=quick", "model=rfa_softmax", "n_grid=[64,512]"], "test_error",
             2.0082043060784445),
     "lowrank": (["d=16", "patterns=16", "n=300", "n_test=300", "m=16", "epochs=4", "probe=64",
                  "r_grid=[0,2]", "prune_rates=[0.5]"], "test_hinge", 10.934446035778667),
