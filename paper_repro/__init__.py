@@ -1,5 +1,5 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import lowrank, ntk, rfa, svm
+from . import lowrank, ntk, rfa, svm, theory
 
-STUDIES = {"rfa": rfa, "ntk": ntk, "svm": svm, "lowrank": lowrank}
+STUDIES = {"rfa": rfa, "theory": theory, "ntk": ntk, "svm": svm, "lowrank": lowrank}

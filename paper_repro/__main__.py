@@ -13,6 +13,7 @@ import time
 from rfattn.experiment import save_study_claims, write_report
 
 from . import STUDIES
+from .sweeps import check_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every sweep")
     args = parser.parse_args(argv)
     scale_name = args.scale or "quick"
+    check_overrides({name: STUDIES[name] for name in args.studies}, scale_name, args.overrides)
     for name in args.studies:
         start = time.perf_counter()
         claims = STUDIES[name].reproduce(scale_name, f"{args.out}/{scale_name}", args.figures,

@@ -1,8 +1,11 @@
 """Fu, Guo, Bai, Mei (2023): figures and measured claims of random-feature attention.
 
 Runs the study's sweeps through ``python -m sims.rfa -m`` (resumable: an interrupted run picks up
-where it stopped), collects them, draws the figures and measures the claims. Configs:
-``conf/experiment/rfa{,_similarity,_heads}_{quick,full}.yaml``.
+where it stopped) and the predictions of the learning-curve theory through
+``python -m sims.theory -m +experiment=theory_rfa_curves_<scale>``, collects them, draws the
+figures (measured curves solid, predicted ones dashed) and measures the claims. Configs:
+``conf/experiment/rfa{,_similarity,_heads,_bias_scan}_{quick,full}.yaml`` and
+``conf/experiment/theory_rfa_curves_{quick,full}.yaml``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from rfattn.experiment import Claim
 from rfattn.experiment.plotting import (figure_name_for, heatmap, lines_over_seeds, save_figure,
@@ -22,8 +26,10 @@ from .sweeps import reproduce_steps
 STUDY = "rfa"
 PAPER = ("Fu, Guo, Bai, Mei (2023), What can a Single Attention Layer Learn? A Study Through "
          "the Random Features Lens, arXiv 2307.11353")
-SWEEPS = ("rfa", "rfa_similarity", "rfa_heads", "rfa_bias_scan")
+SWEEPS = ("rfa", "rfa_similarity", "rfa_heads", "rfa_bias_scan", ("theory", "theory_rfa_curves"))
 MODEL_ORDER = ["rfa", "rfa_biased", "rfa_softmax", "rfmlp", "kernel"]
+PALETTE = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))
+PREDICTED = {"ls": "--", "lw": 1.1, "alpha": 0.9}  # predicted curves: dashed
 UNLEARNED = 0.95  # both errors above this: neither model has learned anything (a tie)
 TARGET_ORDER = ["single_key p=1", "single_key p=2", "single_key p=3", "query_key p=1",
                 "query_key p=2", "query_key p=3", "similarity relu", "similarity tanh",
@@ -31,7 +37,10 @@ TARGET_ORDER = ["single_key p=1", "single_key p=2", "single_key p=3", "query_key
 
 
 def _test(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows.metric == "test_error"]
+    """Simulated test errors (sizes as integers: the theory's rows lack some columns)."""
+    test = rows[(rows.metric == "test_error") & (rows.sweep != "theory_rfa_curves")]
+    return test.astype({k: int for k in ("n", "d", "N", "M")
+                        if k in test and test[k].notna().all()})
 
 
 def _main(rows: pd.DataFrame) -> pd.DataFrame:
@@ -46,6 +55,39 @@ def _mean_error(rows: pd.DataFrame) -> pd.DataFrame:
                                    values="value", aggfunc="mean")
 
 
+def predicted(rows: pd.DataFrame, model: str, M: int | None = None,
+              metric: str = "test_error") -> pd.Series:
+    """A prediction of rfattn.theory for a model, indexed by (target_label, n): the kernel
+    model from the zero-mean RFA spectrum; the others with their P features (M heads, the
+    simulations' by default: P = M (d+1) for attention, the default of rfattn.theory.study).
+    ``metric``: test_error, lambda (the best ridge) or half_sample_change."""
+    theory = rows[(rows.sweep == "theory_rfa_curves") & (rows.analysis == "curve")
+                  & (rows.metric == metric)]
+    if model == "kernel":
+        out = theory[(theory.model == "rfa") & (theory.prediction == "kernel")]
+    else:
+        out = theory[(theory.model == model) & (theory.prediction == "features")]
+        out = out[out.M == (_sim_heads(rows) if M is None else M)]
+    return out.astype({"n": int}).set_index(["target_label", "n"]).value.sort_index()
+
+
+def _sim_heads(rows: pd.DataFrame) -> int:
+    main = _main(rows)
+    return int(main[main.model == "rfa"].M.iloc[0])
+
+
+def _overlay(grid, rows: pd.DataFrame, models: list[str]) -> None:
+    """Dashed predicted curves on each panel (one per target) of a FacetGrid."""
+    for label, ax in grid.axes_dict.items():
+        for model in models:
+            curve = predicted(rows, model)
+            if label in curve.index.get_level_values(0):
+                ax.plot(curve.loc[label].index, curve.loc[label].values, color=PALETTE[model],
+                        **PREDICTED)
+    grid.axes.flat[0].plot([], [], color="gray", label="predicted (theory)", **PREDICTED)
+    grid.axes.flat[0].legend(fontsize=7, loc="lower left")
+
+
 def _name(rows: pd.DataFrame, what: str, heads: bool = True) -> str:
     """Figure name from the setting of the target sweeps: d, N and (unless varied) M."""
     rfa = _main(rows)[lambda t: t.model == "rfa"]
@@ -58,11 +100,13 @@ def error_vs_n(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     main, s = _main(rows), _main(rows).iloc[0]
     name = _name(rows, "error_vs_n")
     grid = lines_over_seeds(main, x="n", hue="model", col="target_label", col_wrap=3,
-                            hue_order=MODEL_ORDER, col_order=[o for o in TARGET_ORDER
-                                                              if o in set(main.target_label)])
+                            hue_order=MODEL_ORDER, palette=PALETTE,
+                            col_order=[o for o in TARGET_ORDER if o in set(main.target_label)])
+    _overlay(grid, rows, MODEL_ORDER)
     grid.set_titles("{col_name}").set_axis_labels("n (training samples)", "normalized test MSE")
     M = int(main[main.model == "rfa"].M.iloc[0])
-    grid.figure.suptitle(f"RFA vs RFMLP vs kernel limit (d={s.d}, N={s.N}, M={M})", y=1.02)
+    grid.figure.suptitle(f"RFA vs RFMLP vs kernel limit (d={int(s.d)}, N={int(s.N)}, M={M}); "
+                         "dashed: predicted (rfattn.theory)", y=1.02)
     save_figure(grid, figures_dir / name)
 
     err = _mean_error(rows)
@@ -86,7 +130,8 @@ def biased_vs_zero_mean(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         ["query_key p=1", "query_key p=2", "query_key p=3", "similarity relu",
          "similarity tanh"])]
     grid = lines_over_seeds(sim, x="n", hue="model", col="target_label", col_wrap=5,
-                            hue_order=["rfa", "rfa_biased"])
+                            hue_order=["rfa", "rfa_biased"], palette=PALETTE)
+    _overlay(grid, rows, ["rfa", "rfa_biased"])
     grid.set_titles("{col_name}").set_axis_labels("n", "normalized test MSE")
     grid.figure.suptitle("zero-mean vs biased query-key sampling", y=1.04)
     name = _name(rows, "biased_vs_zero_mean")
@@ -127,9 +172,12 @@ def heads(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     for n in n_show:
         h = heads[heads.n == n].groupby("M").value.agg(["mean", "std"])
         ax.errorbar(h.index, h["mean"], yerr=h["std"], marker="o", color=palette[n],
-                    label=f"RFA, n={n}")
-        ax.axhline(kern[kern.n == n].value.mean(), ls="--", color=palette[n],
-                   label=f"kernel (M=inf), n={n}")
+                    label=f"RFA, n={n:g}")
+        ax.axhline(kern[kern.n == n].value.mean(), ls=":", color=palette[n],
+                   label=f"kernel (M=inf), n={n:g}")
+        finite = {M: predicted(rows, "rfa", M).get((label, n), np.nan) for M in h.index}
+        ax.plot(list(finite), list(finite.values()), color=palette[n], **PREDICTED,
+                label=f"predicted, P = M (d+1), n={n:g}")
     ax.set(xscale="log", yscale="log", xlabel="M (heads)", ylabel="normalized test MSE",
            title=f"finite heads approach the kernel limit ({label})")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -166,13 +214,16 @@ def bias_scan(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
 def degree(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     """Error over (degree, n): higher degree needs more samples."""
     main = _main(rows)
-    qk = main[main.target.isin(["query_key", "single_key"])]
+    qk = main[main.target.isin(["query_key", "single_key"])].astype({"degree": int})
     fig, axes = plt.subplots(2, 2, figsize=(13, 5.5), constrained_layout=True)
     for row, family in zip(axes, ["query_key", "single_key"]):
         for ax, model in zip(row, ["rfa", "rfmlp"]):
-            heatmap(qk[(qk.model == model) & (qk.target == family)], index="degree", columns="n",
-                    ax=ax)
-            ax.set_title(f"{model}: {family}, test error over (degree, n)")
+            cells = qk[(qk.model == model) & (qk.target == family)]
+            heatmap(cells, index="degree", columns="n", ax=ax)
+            _mark_predicted_n(ax, rows, model, family, sorted(cells.n.unique()),
+                              sorted(cells.degree.unique()))
+            ax.set_title(f"{model}: {family}, test error over (degree, n); "
+                         "◆ predicted n for error 0.5", fontsize=9)
     name = _name(rows, "heatmap_degree_n")
     save_figure(fig, figures_dir / name)
     err = _mean_error(rows)
@@ -192,16 +243,43 @@ def degree(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         "(inf = not reached within the grid); " + "; ".join(detail))]
 
 
+def _mark_predicted_n(ax, rows: pd.DataFrame, model: str, family: str, ns: list,
+                      degrees: list) -> None:
+    """A marker at the predicted n for error 0.5 on each degree's row of a heatmap whose
+    columns are the powers of two ``ns``."""
+    for row, p in enumerate(degrees):
+        curve = predicted(rows, model)
+        label = f"{family} p={int(p)}"
+        if label not in curve.index.get_level_values(0):
+            continue
+        n_half = n_to_reach(curve.loc[label], interpolate=True)
+        if np.isfinite(n_half) and ns[0] <= n_half <= ns[-1]:
+            ax.plot(0.5 + np.log2(n_half / ns[0]), row + 0.85, marker="D", color="white",
+                    markeredgecolor="black", markersize=6)
+
+
 def _ratio_over_learned(err: pd.DataFrame, a: str, b: str) -> float:
     """Geometric mean of err_a / err_b over the n where at least one model learned something."""
     learned = err[[a, b]].min(axis=1) < UNLEARNED
     return float(np.exp(np.log(err.loc[learned, a] / err.loc[learned, b]).mean()))
 
 
-def n_to_reach(err: pd.Series, level: float = 0.5) -> float:
-    """Smallest n whose seed-mean error is <= level (inf if none)."""
+def n_to_reach(err: pd.Series, level: float = 0.5, interpolate: bool = False) -> float:
+    """Smallest n whose error is <= level (inf if none); with ``interpolate``, the crossing
+    of the straight line between the two n around it in (log n, log error)."""
+    err = err.sort_index()
     hit = err[err <= level]
-    return float(hit.index.min()) if len(hit) else float("inf")
+    if not len(hit):
+        return float("inf")
+    first = hit.index.min()
+    before = err[err.index < first]
+    if not interpolate or not len(before):
+        return float(first)
+    n0, e0, e1 = before.index.max(), before.iloc[-1], err.loc[first]
+    if e0 <= 0 or e1 <= 0 or e0 == e1:
+        return float(first)
+    frac = np.log(e0 / level) / np.log(e0 / e1)
+    return float(np.exp(np.log(n0) + frac * (np.log(first) - np.log(n0))))
 
 
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",

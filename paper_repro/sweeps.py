@@ -25,24 +25,42 @@ def applicable(study: str, experiment: str, overrides: list[str]) -> list[str]:
             is not _ABSENT]
 
 
-def run_sweeps(study: str, sweeps: list[str], scale: str, out_root: Path, launcher: str,
+def sweep_pairs(study: str, sweeps) -> list[tuple[str, str]]:
+    """(study, sweep) for each sweep: a plain name belongs to ``study``."""
+    return [sweep if isinstance(sweep, tuple) else (study, sweep) for sweep in sweeps]
+
+
+def check_overrides(studies: dict, scale: str, overrides: list[str]) -> None:
+    """Every override must set a key of at least one sweep of the chosen studies (a module
+    per study with ``STUDY`` and ``SWEEPS``): a misspelt key stops the run before any work."""
+    kept = {o for module in studies.values()
+            for pair in sweep_pairs(module.STUDY, module.SWEEPS)
+            for o in applicable(pair[0], f"{pair[1]}_{scale}", overrides)}
+    unused = [o for o in overrides if o not in kept]
+    if unused:
+        raise SystemExit(f"paper_repro: {unused[0]!r} sets a key that no sweep of "
+                         f"{', '.join(studies)} has")
+
+
+def run_sweeps(study: str, sweeps, scale: str, out_root: Path, launcher: str,
                overrides: list[str]) -> pd.DataFrame:
     """``python -m sims.<study> -m +experiment=<sweep>_<scale>`` for each sweep, collected.
 
-    Each sweep lives in ``out_root/<study>/<sweep>_<scale>``: running again skips finished
-    jobs. An override goes to every sweep whose config has its key, and must reach one.
-    Rows are tagged with the sweep's name (without the scale) in column ``sweep``.
+    A sweep is a name (of ``study``) or a pair (another study, name): the RFA figures draw
+    the predictions of ``("theory", "theory_rfa_curves")``. Each sweep lives in
+    ``out_root/<study>/<sweep>_<scale>``: running again skips finished jobs, so studies can
+    share sweeps. An override goes to every sweep whose config has its key (see
+    :func:`check_overrides`). Rows are tagged with the sweep's name (without the scale) in
+    column ``sweep``.
     """
-    experiments = [f"{sweep}_{scale}" for sweep in sweeps]
-    chosen = {exp: applicable(study, exp, overrides) for exp in experiments}
-    unused = [o for o in overrides if not any(o in kept for kept in chosen.values())]
-    if unused:
-        raise SystemExit(f"paper_repro: {unused[0]!r} sets a key that no sweep of {study} has")
+    chosen = {pair: applicable(pair[0], f"{pair[1]}_{scale}", overrides)
+              for pair in sweep_pairs(study, sweeps)}
     tables = []
-    for sweep, experiment in zip(sweeps, experiments):
-        sweep_dir = out_root / study / experiment
-        cmd = [sys.executable, "-m", f"sims.{study}", "-m", f"+experiment={experiment}",
-               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *chosen[experiment]]
+    for (owner, sweep), kept in chosen.items():
+        experiment = f"{sweep}_{scale}"
+        sweep_dir = out_root / owner / experiment
+        cmd = [sys.executable, "-m", f"sims.{owner}", "-m", f"+experiment={experiment}",
+               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *kept]
         code = subprocess.run(cmd).returncode
         if code:
             raise SystemExit(f"paper_repro: the sweep {experiment} stopped (exit status {code}); "

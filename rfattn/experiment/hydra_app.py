@@ -29,7 +29,7 @@ from .records import ROWS_FILE, FolderConflict, check_folder, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # packaged; conf/ at the repository top
 MAX_DIRNAME = 200  # bytes; most file systems allow 255
-STUDIES = ("rfa", "svm", "lowrank", "ntk")
+STUDIES = ("rfa", "svm", "lowrank", "ntk", "theory")
 log = logging.getLogger(__name__)
 
 

@@ -77,3 +77,29 @@ def relu_arccos_kernel(inner: Tensor, sq_norm_product: Tensor, variance: float =
     cos = inner / norm_product.clamp_min(torch.finfo(inner.dtype).tiny)
     j1, _ = arccos_angular_(cos)
     return j1.mul_(norm_product).mul_(variance / (2 * math.pi))
+
+
+def gram_matrix(features: Tensor, blocks: int = 4) -> Tensor:
+    r""":math:`\Phi\Phi^\top` from its upper block rows only (about 70% of the products).
+
+    Parameters
+    ----------
+    features : Tensor
+        (n, p) features, one row per sample.
+    blocks : int
+        Row blocks; block (i, j >= i) is computed, block (j, i) is its transpose.
+
+    Returns
+    -------
+    Tensor
+        The symmetric (n, n) Gram matrix.
+    """
+    n = features.shape[0]
+    out = torch.empty(n, n, dtype=features.dtype, device=features.device)
+    edges = [round(i * n / blocks) for i in range(blocks + 1)]
+    for a, b in zip(edges[:-1], edges[1:]):
+        block = features[a:b] @ features[a:].T
+        out[a:b, a:] = block
+        out[b:, a:b] = block[:, b - a:].T
+    return out
+

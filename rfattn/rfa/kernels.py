@@ -33,7 +33,7 @@ from torch import Tensor
 from ..core.checks import ConfigError, positive, positive_int
 from ..core.runtime import progress
 from ..linalg.blocks import block_rows
-from ..linalg.kernels import arccos_angular_
+from ..linalg.kernels import arccos_angular_, gram_matrix
 from ..linalg.montecarlo import RunningMean
 from .features import RandomFeatureAttention
 from .sampling import augment, check_tokens
@@ -83,7 +83,8 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
     return out
 
 
-def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tensor,
+def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
+                                 Xb: Tensor | None,
                                  sample_heads: Callable[[int, int], RandomFeatureAttention],
                                  total_heads: int, heads_per_draw: int = 256
                                  ) -> tuple[Tensor, Tensor]:
@@ -91,7 +92,8 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tenso
 
     ``sample_heads(m, draw)`` returns ``m`` fresh heads (draw = 0, 1, ...). Returns the running
     mean over all ``total_heads`` heads and its standard error (entrywise, from the spread of
-    the per-draw kernels; infinite with a single draw).
+    the per-draw kernels; infinite with a single draw). With ``x0b = Xb = None`` the symmetric
+    Gram matrix of the first sample (:func:`~rfattn.linalg.gram_matrix`).
     """
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
@@ -100,6 +102,8 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor, Xb: Tenso
     for k in range(draws):
         m = min(heads_per_draw, total_heads - k * heads_per_draw)
         rfa = sample_heads(m, k)
+        phi = rfa.features(x0a, Xa)
         # each draw's kernel is an average over its m heads: weight m
-        estimate.add(rfa.features(x0a, Xa) @ rfa.features(x0b, Xb).T, weight=m)
+        estimate.add(gram_matrix(phi) if x0b is None else phi @ rfa.features(x0b, Xb).T,
+                     weight=m)
     return estimate.mean, estimate.stderr

@@ -17,9 +17,11 @@ from rfattn.lowrank import study as lowrank_study
 from rfattn.ntk import study as ntk_study
 from rfattn.rfa import study as rfa_study
 from rfattn.svm import study as svm_study
+from rfattn.theory import study as theory_study
 
 ROOT = Path(__file__).resolve().parents[2]
-LENSES = {"rfa": rfa_study, "svm": svm_study, "lowrank": lowrank_study, "ntk": ntk_study}
+LENSES = {"rfa": rfa_study, "svm": svm_study, "lowrank": lowrank_study, "ntk": ntk_study,
+          "theory": theory_study}
 GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
           for g in ("model", "target", "launcher", "experiment", "scale", "kind")}
 TINY = ["n_grid=[16,32]", "n_val=30", "n_test=40", "d=3", "N=3", "model.M=5", "ridge.num=4"]
@@ -44,7 +46,7 @@ def configs():
         yield "rfa", (f"model={model}", f"target={target}"), []
     for scale in GROUPS["scale"]:
         yield "rfa", (f"scale={scale}",), []
-    for lens in ("svm", "lowrank", "ntk"):
+    for lens in ("svm", "lowrank", "ntk", "theory"):
         for kind in LENSES[lens].KINDS:
             yield lens, (f"kind={kind}",), []
     for experiment in GROUPS["experiment"]:
@@ -121,20 +123,28 @@ def test_collect_console_command(tmp_path):
 
 
 def main_job(tmp_path, study, launcher, *overrides):
-    """``python -m paper_repro --studies STUDY`` at a tiny size: figure names, report text."""
-    out = run("-m", "paper_repro", "--studies", study, "--launcher", launcher,
+    """``python -m paper_repro --studies STUDY [STUDY ...]`` at a tiny size: figure names
+    (each starts with its study), report text."""
+    studies = study.split()
+    out = run("-m", "paper_repro", "--studies", *studies, "--launcher", launcher,
               "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"), *overrides)
     assert "report:" in out.stdout
     figs = {p.name for p in (tmp_path / "fig").glob("*.png")}
-    assert all(name.startswith(f"{study}_") for name in figs)
+    assert all(name.startswith(tuple(f"{s}_" for s in studies)) for name in figs)
     return figs, (tmp_path / "fig" / "REPORT.md").read_text()
 
 
-def test_main_job_at_tiny_size_rfa(tmp_path):
-    figs, report = main_job(tmp_path, "rfa", "joblib", "n_grid=[32,64,128]", "n_val=40",
-                            "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8", "seed=0")
-    assert len(figs) == 5 and "rfa_bias_scan_d3_N3_M8.png" in figs
+def test_main_job_at_tiny_size_rfa_and_theory(tmp_path):
+    # the theory study reuses the rfa study's simulations and predictions (finished jobs)
+    figs, report = main_job(tmp_path, "rfa theory", "joblib", "n_grid=[32,64,128]",
+                            "n_val=40", "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8",
+                            "seed=0", "n_sample=512", "mc_heads=64", "seeds=2")
+    rfa_figs = {f for f in figs if f.startswith("rfa_")}
+    assert len(rfa_figs) == 5 and "rfa_bias_scan_d3_N3_M8.png" in figs
     assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
+    assert {"theory_predicted_vs_measured_d3_N3_M8.png", "theory_learnability_d3_N3_M8.png",
+            "theory_double_descent_d3_N3_M8.png", "theory_ntk_sphere_D3_depth3.png"} <= figs
+    assert "theory-matches-kernel" in report and "double-descent-peak-at-p" in report
 
 
 def test_main_job_at_tiny_size_ntk(tmp_path):

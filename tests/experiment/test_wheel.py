@@ -20,6 +20,8 @@ TINY = {
     "lowrank": ["kind=adapter", "method=lora", "r=1", "d=8", "patterns=8", "n=64", "n_test=64",
                 "m=8", "epochs=1", "seed=0,1"],
     "ntk": ["kind=width_convergence", "width=8,16", "depth=2", "n=5"],
+    "theory": ["kind=sphere", "degrees=50", "quadrature_points=200", "n_sample=100",
+               "n_grid=[8,16]", "n_test=50", "seeds=2", "seed=0,1"],
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rfattn.core import ConfigError
-from rfattn.linalg import (RidgeRegressor, SpectralRidge, prefix_kernel_ridge_paths,
+from rfattn.linalg import (RidgeRegressor, SpectralRidge, gram_matrix, prefix_kernel_ridge_paths,
                            prefix_ridge_paths)
 
 LAMBDAS = [1e-6, 1e-3, 1e-1, 3.0]
@@ -111,3 +111,9 @@ def test_running_mean_matches_direct_formulas(gen):
     single = RunningMean()
     single.add(xs[0])
     assert torch.isinf(single.stderr).all()
+
+
+@pytest.mark.parametrize("n,blocks", [(7, 3), (50, 4), (1, 4)])
+def test_gram_matrix_from_upper_blocks_equals_the_product(gen, n, blocks):
+    phi = torch.randn(n, 5, generator=gen("gram", n))
+    torch.testing.assert_close(gram_matrix(phi, blocks), phi @ phi.T, rtol=1e-14, atol=1e-14)

@@ -80,6 +80,10 @@ def test_closed_form_kernel_against_monte_carlo_over_heads(gen):
     z = ((mc - K) / stderr).abs()
     assert z.max() < 5.0, f"Monte Carlo deviates by {z.max():.1f} standard errors"
     assert ((mc - K).abs() / K.abs().max()).max() < 0.01
+    same, _ = monte_carlo_attention_kernel(  # the symmetric Gram of one sample: same heads
+        x0, X, None, None, lambda m, k: RandomFeatureAttention.sample(m, 3, gen("heads", k)),
+        total_heads=200_000, heads_per_draw=20_000)
+    torch.testing.assert_close(same, mc, rtol=1e-12, atol=1e-12)
 
 
 def test_finite_heads_approach_kernel_ridge(gen):

@@ -1,0 +1,83 @@
+r"""The infinite-width kernels of the lab's random-feature models, as Gram matrices on samples.
+
+- zero-mean ReLU attention (and the ``kernel`` model): the closed form
+  :func:`rfattn.rfa.rfa_relu_kernel` (Fu et al. 2023);
+- biased and softmax attention: Monte Carlo over fresh heads,
+  :func:`rfattn.rfa.monte_carlo_attention_kernel` (its estimate carries the error of its
+  finite number of heads, which the study records);
+- the RFMLP: :math:`\mathbb E_w[\mathrm{ReLU}\langle w,z\rangle\mathrm{ReLU}\langle w,z'\rangle]`,
+  :math:`w\sim\mathcal N(0, s^2 I)`, on :math:`z = [x_0; x_1; \dots; x_N; 1]`, the first-order
+  arc-cosine kernel (:func:`rfattn.linalg.relu_arccos_kernel`).
+
+Every Gram matrix is the limit of :math:`\Phi\Phi^\top` of the model's features, the
+normalization of :mod:`rfattn.rfa.features` (1/sqrt(M) per head, 1/sqrt(width) for the MLP).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..core.checks import ConfigError
+from ..core.runtime import generator
+from ..linalg.kernels import relu_arccos_kernel
+from ..rfa.features import RandomFeatureAttention
+from ..rfa.kernels import monte_carlo_attention_kernel, rfa_relu_kernel
+from ..rfa.sampling import augment
+from ..rfa.study import ModelSettings
+
+
+def mlp_input(x0: Tensor, X: Tensor) -> Tensor:
+    """The RFMLP's input :math:`z = [x_0; x_1; \\dots; x_N; 1]`, (n, (N+1) d + 1)."""
+    return augment(torch.cat([x0[:, None], X], 1).flatten(1))
+
+
+def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
+               mc_heads: int, heads_per_draw: int | None = None) -> tuple[Tensor, float]:
+    """The infinite-width kernel of ``model`` on the samples (x0, X), and its Monte Carlo
+    standard error (0 for a closed form): the Frobenius norm of the entrywise standard errors
+    relative to that of the kernel.
+
+    Parameters
+    ----------
+    model : rfattn.rfa.study.ModelSettings
+        An RFA model config (``conf/model/``).
+    d : int
+        Token dimension.
+    x0, X : Tensor
+        Queries (n, d) and keys (n, N, d).
+    seed : int
+        Seed of the Monte Carlo heads (stream ``(seed, "theory", "heads", ...)``).
+    mc_heads : int
+        Heads of a Monte Carlo kernel.
+    heads_per_draw : int, optional
+        Heads drawn at once (default: at most 256, and at least 8 draws for the error).
+
+    Returns
+    -------
+    (Tensor, float)
+    """
+    if model.family == "kernel" or (model.family == "attention" and model.activation == "relu"
+                                    and model.qk_mean == "zero"):
+        return rfa_relu_kernel(x0, X, variance=model.qk_variance), 0.0
+    if model.family == "mlp":
+        z = mlp_input(x0, X)
+        sq = (z * z).sum(1)
+        variance = 1.0 / (X.shape[1] + 2)  # as RandomFeatureMLP.sample
+        return relu_arccos_kernel(z @ z.T, sq[:, None] * sq[None, :], variance), 0.0
+    if model.family != "attention":
+        raise ConfigError(f"model.family {model.family!r} has no kernel here")
+    c = model.bias_c_over_sqrt_d * math.sqrt(d)
+    heads_per_draw = heads_per_draw or max(1, min(256, mc_heads // 8))
+
+    def heads(m: int, draw: int) -> RandomFeatureAttention:
+        return RandomFeatureAttention.sample(m, d, generator(seed, "theory", "heads", draw),
+                                             model.activation, model.qk_mean,
+                                             model.qk_variance, c, x0.dtype, x0.device)
+
+    mean, stderr = monte_carlo_attention_kernel(x0, X, None, None, heads, mc_heads,
+                                                heads_per_draw)
+    scale = float(mean.norm())
+    return mean, float(stderr.norm()) / scale if scale > 0 else math.inf

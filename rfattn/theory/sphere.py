@@ -1,0 +1,108 @@
+r"""Exact spectra of dot-product kernels on a sphere (Funk-Hecke).
+
+A kernel :math:`k(\langle x, x'\rangle)` on :math:`S^{D-1}` with the uniform (probability)
+measure has the spherical harmonics as eigenfunctions. The eigenvalue of degree l, shared by
+the :math:`N(D, l) = \frac{2l + D - 2}{l + D - 2}\binom{l + D - 2}{l}` harmonics of that degree,
+is (Funk-Hecke; e.g. Atkinson and Han, "Spherical Harmonics and Approximations on the Unit
+Sphere", 2012, Theorem 2.22)
+
+.. math:: \mu_l = \frac{\Gamma(D/2)}{\sqrt\pi\,\Gamma((D-1)/2)}
+          \int_{-1}^{1} k(t)\, P_{l,D}(t)\,(1 - t^2)^{(D-3)/2}\,dt,
+
+with :math:`P_{l,D} = C_l^{(D-2)/2}/C_l^{(D-2)/2}(1)` the Legendre polynomial of dimension D
+(Chebyshev :math:`T_l` on the circle, D = 2). The integral is done by Gauss-Jacobi quadrature.
+Check: :math:`\sum_l N(D,l)\,\mu_l = k(1)`.
+
+Only where the measure is uniform on one sphere: the NTK and NNGP of inputs on the sphere,
+yes; the RFMLP input :math:`[x_0; x_1; \dots; x_N]` of sphere tokens has constant norm but is
+uniform on a product of spheres, not on one, so it has no such spectrum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import special
+
+from ..core.checks import ConfigError, positive_int
+from .curves import Spectrum
+
+
+def multiplicity(D: int, l: int) -> int:
+    """Number of spherical harmonics of degree l on :math:`S^{D-1}`."""
+    if l == 0:
+        return 1
+    if D == 2:
+        return 2
+    return (2 * l + D - 2) * math.comb(l + D - 3, l - 1) // l
+
+
+def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
+    """:math:`P_{l,D}(t)` for l < ``degrees``, (degrees, len(t)), by the stable recurrence
+    :math:`(l + D - 3) P_l = (2l + D - 4)\\,t\\,P_{l-1} - (l - 1) P_{l-2}` (Atkinson and Han,
+    2012, eq. 2.89), :math:`P_0 = 1`, :math:`P_1 = t`: values stay in [-1, 1]."""
+    t = np.asarray(t, dtype=np.float64)
+    table = np.empty((degrees, t.size))
+    table[0] = 1.0
+    if degrees > 1:
+        table[1] = t.ravel()
+    for l in range(2, degrees):
+        table[l] = ((2 * l + D - 4) * t.ravel() * table[l - 1]
+                    - (l - 1) * table[l - 2]) / (l + D - 3)
+    return table
+
+
+def legendre(D: int, l: int, t: np.ndarray) -> np.ndarray:
+    """:math:`P_{l,D}(t)`, the Legendre polynomial of dimension D, normalized to 1 at t = 1
+    (Gegenbauer :math:`C_l^{(D-2)/2}/C_l^{(D-2)/2}(1)`; Chebyshev :math:`T_l` for D = 2)."""
+    t = np.asarray(t, dtype=np.float64)
+    return legendre_table(D, l + 1, t)[l].reshape(t.shape)
+
+
+def funk_hecke(kernel: Callable[[np.ndarray], np.ndarray], D: int, degrees: int,
+               points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues :math:`\\mu_l` and multiplicities :math:`N(D, l)` for l < ``degrees``.
+
+    Parameters
+    ----------
+    kernel : callable
+        t -> k(t) on arrays of inner products in [-1, 1].
+    D : int
+        Ambient dimension (the sphere is :math:`S^{D-1}`), >= 2.
+    degrees : int
+        Number of degrees, from 0.
+    points : int
+        Gauss-Jacobi nodes (the kernel is smooth away from t = +-1: 400 give ~1e-12).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Eigenvalues per degree and their multiplicities.
+    """
+    D, degrees = positive_int("D", D), positive_int("degrees", degrees)
+    if D < 2:
+        raise ConfigError(f"D must be >= 2 for a sphere S^(D-1) (got {D})")
+    a = (D - 3) / 2
+    t, w = special.roots_jacobi(positive_int("points", points), a, a)
+    w = w / w.sum()  # the density of one coordinate of a uniform point, normalized
+    k = np.asarray(kernel(t), dtype=np.float64)
+    mu = legendre_table(D, degrees, t) @ (w * k)
+    return mu, np.array([multiplicity(D, l) for l in range(degrees)], dtype=np.float64)
+
+
+def sphere_spectrum(kernel: Callable[[np.ndarray], np.ndarray], D: int, degrees: int,
+                    targets: dict | None = None, points: int = 400) -> Spectrum:
+    """The exact :class:`~rfattn.theory.curves.Spectrum` of a dot-product kernel on
+    :math:`S^{D-1}`, eigenspaces sorted by eigenvalue (degrees whose eigenvalue vanishes, such
+    as the odd degrees of an even kernel, are left out).
+
+    ``targets`` maps a name to the target's power per degree, (degrees,).
+    """
+    mu, mult = funk_hecke(kernel, D, degrees, points)
+    keep = mu > 1e-14 * np.abs(mu).max()
+    order = np.argsort(-mu[keep])
+    power = {name: np.asarray(p, dtype=np.float64)[keep][order]
+             for name, p in (targets or {}).items()}
+    return Spectrum(mu[keep][order], mult[keep][order], power)

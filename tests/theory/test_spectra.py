@@ -1,0 +1,158 @@
+"""Spectra: sampled against known ones (linear and quadratic kernels on Gaussian data), exact
+sphere spectra (Funk-Hecke) against the addition theorem and against sampled ones, tails."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rfattn.core import ConfigError
+from rfattn.ntk import fc_kernels
+from scipy import special
+
+from rfattn.theory import (Spectrum, compress, funk_hecke, learning_curve, legendre,
+                           multiplicity, power_law_fit, sampled_spectrum, sphere_spectrum,
+                           with_tail)
+
+
+def gaussian(gen, n, scales):
+    return torch.randn(n, len(scales), generator=gen) * torch.tensor(scales).sqrt()
+
+
+def test_linear_kernel_spectrum_is_the_covariance_and_powers_are_the_coordinates(gen):
+    scales, w = [4.0, 2.0, 1.0, 0.5, 0.25], torch.tensor([1.0, -0.5, 2.0, 0.3, 1.0])
+    n = 4000
+    X = gaussian(gen("linear"), n, scales)
+    y = X @ w
+    s = sampled_spectrum(X @ X.T, {"f": y})
+    # the nonzero eigenvalues of K/n are those of the sample covariance X^T X / n, exactly
+    cov = torch.linalg.eigvalsh(X.T @ X / n).flip(0).numpy()
+    np.testing.assert_allclose(s.eigenvalues[:5], cov, rtol=1e-10)
+    assert s.eigenvalues[5:].sum() < 1e-10 * cov.sum()
+    assert s.power["f"].sum() == pytest.approx(float((y * y).mean()), rel=1e-10)  # Parseval
+    # and the population's: eigenvalue s_j, power w_j^2 s_j (sampling error ~ sqrt(2/n))
+    np.testing.assert_allclose(s.eigenvalues[:5], scales, rtol=5 * math.sqrt(2 / n))
+    np.testing.assert_allclose(s.power["f"][:5], (w * w).numpy() * scales, rtol=0.25)
+
+
+@pytest.mark.parametrize("modes", [None, 40])
+def test_tridiagonal_path_matches_a_full_eigendecomposition(gen, modes):
+    # the CPU path (dsytrd, reflectors on the targets, dstemr) against torch.linalg.eigh
+    n = 300
+    A = torch.randn(n, n, generator=gen("A"))
+    gram, y = A @ A.T / n, torch.randn(n, generator=gen("y"))
+    s = sampled_spectrum(gram, {"y": y}, modes=modes)
+    values, vectors = torch.linalg.eigh(gram)
+    values, power = values.flip(0).numpy() / n, ((vectors.T @ y) ** 2 / n).flip(0).numpy()
+    np.testing.assert_allclose(s.eigenvalues, values, rtol=1e-9, atol=1e-14)
+    top = modes or n
+    np.testing.assert_allclose(s.power["y"][:top], power[:top], rtol=1e-7, atol=1e-13)
+    assert s.power["y"].sum() == pytest.approx(float((y * y).mean()), rel=1e-12)
+    if modes:  # the rest in total (Parseval), spread in proportion to the eigenvalues
+        rest = s.power["y"][modes:]
+        np.testing.assert_allclose(rest / rest.sum(), values[modes:] / values[modes:].sum(),
+                                   rtol=1e-9, atol=1e-14)
+
+
+def test_legendre_recurrence_matches_gegenbauer():
+    t = np.linspace(-1, 1, 41)
+    for D in (2, 3, 5, 9):
+        for l in (0, 1, 2, 7, 40):
+            reference = (np.cos(l * np.arccos(t)) if D == 2 else
+                         special.eval_gegenbauer(l, (D - 2) / 2, t)
+                         / special.eval_gegenbauer(l, (D - 2) / 2, 1.0))
+            np.testing.assert_allclose(legendre(D, l, t), reference, atol=1e-11)
+
+
+def test_quadratic_kernel_on_gaussian_data_has_eigenvalues_d_plus_2_and_2(gen):
+    # (x.x')^2 on N(0, I_d): feature vec(x x^T), second moments E x_i x_j x_k x_l: eigenvalue
+    # d + 2 (the direction |x|^2) once and 2 on the other d (d+1)/2 - 1 symmetric directions.
+    d, n = 4, 3000
+    X = gaussian(gen("quadratic"), n, [1.0] * d)
+    s = sampled_spectrum((X @ X.T) ** 2, {})
+    rank = d * (d + 1) // 2
+    assert s.eigenvalues[0] == pytest.approx(d + 2, rel=0.05)
+    assert s.eigenvalues[1:rank].mean() == pytest.approx(2.0, rel=0.03)
+    assert s.eigenvalues[rank:].sum() < 1e-9 * s.eigenvalues.sum()
+
+
+@pytest.mark.parametrize("D", [2, 3, 5])
+def test_funk_hecke_recovers_the_addition_theorem(D):
+    # k = P_{l,D}(<x, x'>) is sum_m Y_lm(x) Y_lm(x') / N(D, l): eigenvalue 1/N(D, l) on degree l
+    for degree in range(6):
+        mu, mult = funk_hecke(lambda t, l=degree: legendre(D, l, t), D, 8)
+        expected = np.zeros(8)
+        expected[degree] = 1 / multiplicity(D, degree)
+        np.testing.assert_allclose(mu, expected, atol=1e-12)
+        assert mult[degree] == multiplicity(D, degree)
+
+
+def test_multiplicities_and_trace():
+    assert [multiplicity(2, l) for l in range(4)] == [1, 2, 2, 2]
+    assert [multiplicity(3, l) for l in range(4)] == [1, 3, 5, 7]
+    assert [multiplicity(4, l) for l in range(4)] == [1, 4, 9, 16]
+    mu, mult = funk_hecke(np.exp, 4, 30)  # a smooth kernel: sum_l N(D, l) mu_l = k(1)
+    assert (mu * mult).sum() == pytest.approx(math.e, rel=1e-10)
+
+
+def ntk_on_sphere(D):
+    def k(t):
+        t = torch.as_tensor(t, dtype=torch.float64)
+        x2 = torch.stack([t, (1 - t * t).clamp(min=0).sqrt()] + [0 * t] * (D - 2), 1)
+        x1 = torch.zeros(1, D, dtype=torch.float64)
+        x1[0, 0] = 1.0
+        return fc_kernels(x1, x2, depth=3, b_std=0.1).ntk[0].numpy()
+    return k
+
+
+def test_sampled_ntk_spectrum_on_the_sphere_matches_funk_hecke(gen):
+    D, n = 3, 3000
+    exact = sphere_spectrum(ntk_on_sphere(D), D, 30)
+    ranked = np.repeat(exact.eigenvalues, exact.multiplicity.astype(int))
+    x = torch.randn(n, D, generator=gen("sphere"))
+    x = x / x.norm(dim=1, keepdim=True)
+    sampled = sampled_spectrum(fc_kernels(x, depth=3, b_std=0.1).ntk, {})
+    # degrees 0, 1, 2 (1 + 3 + 5 modes): each eigenspace's mean within 3%
+    start = 0
+    for size in exact.multiplicity[:3].astype(int):
+        block = slice(start, start + size)
+        assert sampled.eigenvalues[block].mean() == pytest.approx(ranked[block].mean(), rel=0.03)
+        start += size
+    assert exact.modes == sum(multiplicity(D, l) for l in range(30))
+
+
+def test_tail_recovers_a_power_law_and_keeps_the_powers():
+    index = np.arange(1, 4001, dtype=np.float64)
+    lam, power = 2.0 * index**-1.7, index**-1.2
+    spec = Spectrum(lam, np.ones_like(lam), {"f": power})
+    C, alpha = power_law_fit(spec, 100, 1000)
+    assert (C, alpha) == (pytest.approx(2.0, rel=1e-9), pytest.approx(1.7, rel=1e-9))
+    tailed = with_tail(spec, keep=1000, fit=(100, 1000), until=1e6, total_power={"f": 3.0})
+    assert tailed.modes == pytest.approx(1e6 - 1, rel=1e-9)
+    assert tailed.power["f"].sum() == pytest.approx(3.0, rel=1e-12)
+    # the tail continues the law: the trace of modes 1001..4000 as the sampled spectrum's
+    head = tailed.multiplicity.cumsum() <= 4000
+    tail_trace = (tailed.eigenvalues * tailed.multiplicity)[head][1000:].sum()
+    assert tail_trace == pytest.approx(lam[1000:].sum(), rel=0.02)
+    small = compress(tailed, keep=100, rtol=0.01)
+    assert len(small.eigenvalues) < len(tailed.eigenvalues)
+    trace = lambda s: (s.eigenvalues * s.multiplicity).sum()  # noqa: E731
+    assert trace(small) == pytest.approx(trace(tailed), rel=1e-12)
+    assert small.power["f"].sum() == pytest.approx(3.0, rel=1e-12)
+    # binning eigenvalues within 1% moves the learning curves by about as much
+    n, ridge = [10, 100, 1000, 10000], [0.0, 1e-4]
+    np.testing.assert_allclose(learning_curve(small, n, ridge).test["f"],
+                               learning_curve(tailed, n, ridge).test["f"], rtol=0.01)
+
+
+def test_bad_spectra_are_named():
+    with pytest.raises(ConfigError, match="eigenvalues must be finite and > 0"):
+        Spectrum(np.array([1.0, -1.0]), np.ones(2))
+    with pytest.raises(ConfigError, match="gram must be a square matrix"):
+        sampled_spectrum(torch.ones(3, 4), {})
+    with pytest.raises(ConfigError, match=r"targets\['f'\] must have shape \(3,\)"):
+        sampled_spectrum(torch.eye(3), {"f": torch.ones(4)})
+    flat = Spectrum(np.arange(1, 101.0) ** -0.5, np.ones(100))
+    with pytest.raises(ConfigError, match="alpha > 1"):
+        with_tail(flat, keep=50, fit=(10, 50), until=1e4)

@@ -1,0 +1,125 @@
+"""Theory study jobs at small sizes: predictions against simulations and exact values; every
+bad setting named."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rfattn.core import ConfigError
+from rfattn.experiment.hydra_app import compose, job_config
+from rfattn.rfa import make_target, rfa_relu_kernel, sample_tokens
+from rfattn.theory import run_theory_job, sampled_spectrum
+from rfattn.theory.study import validate
+
+
+def job(*overrides):
+    return run_theory_job(job_config(compose("theory", list(overrides))))
+
+
+def test_rfa_target_power_is_the_exact_second_moment(gen):
+    # Parseval on the RFA kernel's sampled eigenbasis: the power sums to the sample's mean of
+    # f*^2, which estimates the exact E f*^2 = 1 + (E f / std f)^2 of the normalized target
+    d, N, n = 4, 4, 1500
+    x0, X = sample_tokens(n, N, d, gen("parseval"))
+    gram = rfa_relu_kernel(x0, X, variance=1 / d)
+    for name, degree, function in [("similarity", 1, "relu"), ("query_key", 2, "relu"),
+                                   ("two_key", 1, "relu")]:
+        t = make_target(name, d, N, degree=degree, function=function, centred=False)
+        y = t(x0, X)
+        s = sampled_spectrum(gram, {"f": y}, modes=n // 4)
+        assert s.power["f"].sum() == pytest.approx(float((y * y).mean()), rel=1e-10)
+        exact = 1 + (t.mean / t.std) ** 2
+        se = float((y * y).std()) / math.sqrt(n)
+        assert abs(s.power["f"].sum() - exact) < 4 * se, (name, s.power["f"].sum(), exact)
+
+
+def test_rfa_curves_finite_heads_approach_the_kernel_prediction():
+    rows = job("model=rfa", "d=3", "N=3", "n_grid=[16,32,64]", "n_sample=256",
+               "heads_grid=[2,16,128,4096]", "theory_points=4", "ridge.num=7")
+    curve = rows[(rows.analysis == "curve") & (rows.metric == "test_error")]
+    assert set(curve.prediction) == {"kernel", "features", "heads"}
+    assert set(curve[curve.prediction == "features"].P) == {m * 4.0 for m in (2, 16, 128,
+                                                                              4096, 256)}
+    kernel = curve[curve.prediction == "kernel"].set_index(["target_label", "n"]).value
+    gaps = []
+    for M in (2, 16, 128, 4096):
+        finite = curve[(curve.prediction == "features") & (curve.M == M)]
+        finite = finite.set_index(["target_label", "n"]).value
+        gaps.append(float(((finite - kernel).abs() / np.maximum(kernel, 1e-3)).max()))
+    assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 0.15, gaps
+    learn = rows[rows.analysis == "learnability"]
+    assert (learn[learn.metric == "modes_for_99pct_variance"].value.values
+            >= learn[learn.metric == "modes_for_90pct_variance"].value.values).all()
+    change = rows[rows.metric == "half_sample_change"].value
+    assert np.isfinite(change).all()
+
+
+def test_biased_kernel_carries_its_monte_carlo_error():
+    rows = job("model=rfa_biased", "d=3", "N=3", "n_grid=[16,32]", "n_sample=128",
+               "mc_heads=64", "theory_points=2", "ridge.num=3",
+               "targets=[{name: query_key, degree: 1}]")
+    mc = rows[rows.metric == "mc_stderr"].value.iloc[0]
+    assert 0 < mc < 1
+
+
+def test_double_descent_peaks_at_the_number_of_features():
+    rows = job("kind=double_descent", "model.M=4", "n_grid=[8,12,16,20,24,28,40,80]",
+               "n_sample=256", "n_test=300", "seeds=8")
+    P = 4 * 5
+    sim = rows[rows.analysis == "simulation"].groupby("n").value.mean()
+    theory = rows[(rows.analysis == "theory") & (rows.prediction == "features")]
+    theory = theory.set_index("n").value
+    assert sim.idxmax() == P and theory.reindex(sim.index).idxmax() == P
+    # past the peak the prediction holds (before it, P = 20 is far from asymptotic)
+    far = [n for n in sim.index if n >= 2 * P]
+    np.testing.assert_allclose(theory.reindex(far), sim.loc[far], rtol=0.2)
+
+
+def test_sphere_exact_spectrum_and_ridge_learning_curve():
+    rows = job("kind=sphere", "degrees=300", "quadrature_points=1200", "n_sample=600",
+               "n_grid=[64,256]", "n_test=500", "seeds=4", "ridges=[0.0,0.001]")
+    exact = rows[(rows.analysis == "exact") & (rows.metric == "eigenvalue")].value.values
+    sampled = rows[rows.analysis == "sampled"].value.values
+    np.testing.assert_allclose(sampled[:4].mean(), exact[:4].mean(), rtol=0.03)
+    assert rows[rows.metric == "trace_share"].value.iloc[0] == pytest.approx(1, abs=2e-3)
+    sim = rows[rows.analysis == "simulation"].groupby(["ridge", "n"]).value.mean()
+    theory = rows[rows.analysis == "theory"].set_index(["ridge", "n"]).value
+    # with a ridge, theory and simulation agree at n = 256; ridgeless, the theory
+    # under-predicts on the low-dimensional sphere (reported by the claim theory-sphere-*)
+    assert theory[(0.001, 256)] == pytest.approx(sim[(0.001, 256)], rel=0.15)
+    assert theory[(0.0, 256)] < sim[(0.0, 256)]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("kind=spectra", "kind must be one of"),
+    ("n_sample=100", "n_sample must be >= 2 max"),
+    ("mc_heads=4", "mc_heads must be >= 8"),
+    ("heads_grid=[0]", r"heads_grid\[0\] must be"),
+    ("targets=[]", "targets must be a non-empty list"),
+    ("targets=[{name: query_key, degre: 2}]", r"targets\[0\].degre is not a setting"),
+])
+def test_bad_rfa_curve_settings_are_named(override, message):
+    cfg = job_config(compose("theory", [] if override.startswith("kind") else [override]))
+    if override.startswith("kind"):
+        cfg["kind"] = "spectra"
+    with pytest.raises(ConfigError, match=message):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("quadrature_points=100", "quadrature_points must be >= 2 degrees"),
+    ("ridges=[]", "ridges must list at least one"),
+    ("D=1", "D must be >= 2"),
+    ("target_power=[0.1,-1]", r"target_power\[1\] must"),
+])
+def test_bad_sphere_settings_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(job_config(compose("theory", ["kind=sphere", override])))
+
+
+def test_gram_and_targets_are_float64_theory_checks():
+    cfg = job_config(compose("theory", ["dtype=float32"]))
+    assert validate(cfg).torch_dtype == torch.float32  # allowed for speed, float64 default
+    assert validate(job_config(compose("theory"))).torch_dtype == torch.float64
