@@ -9,7 +9,7 @@ BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
-.PHONY: setup repro test test-all test-install lint bench report clean-outputs
+.PHONY: setup repro test test-all test-install test-main-job lint bench report clean-outputs
 
 setup: $(STAMP)
 
@@ -37,12 +37,16 @@ bench: setup          ## speed and memory comparisons, written to benchmarks/res
 	$(PY) benchmarks/bench_rfa.py
 	$(PY) benchmarks/bench_ntk.py
 	$(PY) benchmarks/bench_svm.py
+	$(PY) benchmarks/bench_theory.py
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
 	$(BIN)rfattn-report figures
 
 test-install: setup   ## the wheel installed outside the repository; the lowest dependency versions
 	$(PY) -m pytest -q -m slow tests/experiment/test_wheel.py tests/experiment/test_minimum_versions.py
+
+test-main-job: setup  ## every study's main job at a tiny size, end to end (slow; CI runs it)
+	$(PY) -m pytest -q -m slow tests/experiment/test_configs.py -k tiny_size
 
 clean-outputs:
 	rm -rf outputs multirun

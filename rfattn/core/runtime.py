@@ -48,7 +48,9 @@ def resolve_dtype(dtype: str | torch.dtype = "float64") -> torch.dtype:
 def _stream_key(part) -> int:
     if isinstance(part, str):
         return zlib.crc32(part.encode())
-    return int(part)
+    if isinstance(part, (int, np.integer)) and not isinstance(part, bool) and part >= 0:
+        return int(part)
+    raise ConfigError(f"each stream name must be a string or an integer >= 0 (got {part!r})")
 
 
 def generator(seed: int, *stream) -> torch.Generator:

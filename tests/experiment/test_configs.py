@@ -134,6 +134,7 @@ def main_job(tmp_path, study, launcher, *overrides):
     return figs, (tmp_path / "fig" / "REPORT.md").read_text()
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
 def test_main_job_at_tiny_size_rfa_and_theory(tmp_path):
     # the theory study reuses the rfa study's simulations and predictions (finished jobs)
     figs, report = main_job(tmp_path, "rfa theory", "joblib", "n_grid=[32,64,128]",
@@ -147,6 +148,7 @@ def test_main_job_at_tiny_size_rfa_and_theory(tmp_path):
     assert "theory-matches-kernel" in report and "double-descent-peak-at-p" in report
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
 def test_main_job_at_tiny_size_ntk(tmp_path):
     figs, report = main_job(tmp_path, "ntk", "local", "width=8,16", "seed=0,1", "steps=10",
                             "record_every=5", "n=24", "angles=9", "m_grid=[16,64,256]")
@@ -160,6 +162,7 @@ def test_ntk_entry_point(tmp_path):
     assert "relative_error" in (tmp_path / "rows.csv").read_text()
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
 def test_main_job_at_tiny_size_lowrank(tmp_path):
     figs, report = main_job(tmp_path, "lowrank", "joblib", "d=16", "patterns=16", "n=200",
                             "n_test=200", "m=16", "epochs=3", "probe=64", "seed=0,1",
@@ -180,6 +183,7 @@ def test_main_job_refuses_an_override_no_sweep_uses(tmp_path):
     assert out.returncode != 0 and "'stepz=3' sets a key that no sweep of svm has" in out.stderr
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
 def test_main_job_at_tiny_size_svm(tmp_path):
     pytest.importorskip("cvxpy")
     figs, report = main_job(tmp_path, "svm", "joblib", "runs=6", "steps=300",
