@@ -9,7 +9,7 @@ BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
-.PHONY: setup repro test test-all test-install test-main-job lint bench report clean-outputs
+.PHONY: setup repro test test-all test-install test-main-job lint bench report docs docs-serve clean-outputs
 
 setup: $(STAMP)
 
@@ -47,6 +47,21 @@ test-install: setup   ## the wheel installed outside the repository; the lowest 
 
 test-main-job: setup  ## every study's main job at a tiny size, end to end (slow; CI runs it)
 	$(PY) -m pytest -q -m slow tests/experiment/test_configs.py -k tiny_size
+
+DOCS_STAMP := $(dir $(PY)).rfattn-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
+	@touch $@
+
+# the demos run in a Jupyter kernel: figures are captured by the inline backend
+DOCS_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline NO_MKDOCS_2_WARNING=1
+
+docs: $(DOCS_STAMP)   ## the documentation site into site/ (warnings are errors; demos executed)
+	$(DOCS_ENV) $(BIN)mkdocs build --strict
+	$(PY) tools/check_site.py site
+
+docs-serve: $(DOCS_STAMP)  ## serve the site at http://127.0.0.1:8000, rebuilt on change
+	$(DOCS_ENV) $(BIN)mkdocs serve
 
 clean-outputs:
 	rm -rf outputs multirun

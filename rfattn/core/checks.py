@@ -13,7 +13,17 @@ from numbers import Integral, Real
 
 
 class ConfigError(ValueError):
-    """A configuration value or argument outside its allowed range."""
+    """A configuration value or argument outside its allowed range.
+
+    Raised before any work, with one line that names the parameter, its allowed range and the
+    value given (for example ``n must be an integer >= 1 (got 0)``). The study entry points print
+    that line and exit with status 2.
+
+    Parameters
+    ----------
+    message : str
+        The one-line explanation.
+    """
 
 
 class DivergenceError(ConfigError, FloatingPointError):

@@ -22,7 +22,17 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cpu``; ``cuda`` or ``cuda:K`` (must exist)."""
+    """The torch device a ``device`` setting names.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:K`` (must exist).
+
+    Returns
+    -------
+    torch.device
+    """
     if isinstance(device, torch.device):
         return device
     if device == "auto":
@@ -37,7 +47,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype = "float64") -> torch.dtype:
-    """``float64`` (default, used for every theory check) or ``float32``."""
+    """The torch dtype a ``dtype`` setting names.
+
+    Parameters
+    ----------
+    dtype : str or torch.dtype
+        ``float64`` (default, used for every theory check) or ``float32``.
+
+    Returns
+    -------
+    torch.dtype
+    """
     if isinstance(dtype, torch.dtype):
         if dtype not in DTYPES.values():
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)} (got {dtype})")
@@ -57,7 +77,21 @@ def generator(seed: int, *stream) -> torch.Generator:
     """A CPU generator for the random stream named ``(seed, *stream)``.
 
     Different stream names give statistically independent streams (SeedSequence spawning);
-    the same name always gives the same stream.
+    the same name always gives the same stream, on every device (draws are made on the CPU and
+    moved).
+
+    Parameters
+    ----------
+    seed : int
+        The job's seed, >= 0.
+    *stream : str or int
+        The stream's name, for example ``("rfa", "train")`` or ``("demo", "heads", 256)``;
+        integers must be >= 0.
+
+    Returns
+    -------
+    torch.Generator
+        A seeded CPU generator.
     """
     seed = seed_value("seed", seed)
     words = np.random.SeedSequence([int(seed), *(_stream_key(s) for s in stream)]).generate_state(2)

@@ -25,7 +25,29 @@ VERDICTS = ("pass", "fail", "not run")
 
 @dataclass
 class Claim:
-    """One measured claim. ``verdict`` is derived: value <comparison> threshold."""
+    """One measured claim of a paper; ``verdict`` is derived: ``value <comparison> threshold``
+    (``fail`` when the value is None).
+
+    Parameters
+    ----------
+    id : str
+        A stable slug, unique within the study.
+    study : str
+        ``rfa``, ``theory``, ``ntk``, ``svm`` or ``lowrank``.
+    paper : str
+        The reference.
+    statement : str
+        What is claimed, in words.
+    value : float or None
+        The measured number (None: not measurable from the results).
+    threshold : float
+    comparison : str
+        ``<``, ``<=``, ``>``, ``>=`` or ``==``.
+    figure : str, optional
+        The figure file that shows it.
+    details : str
+        Where and why, in words (per-cell numbers of a failing claim).
+    """
 
     id: str
     study: str
@@ -60,13 +82,34 @@ class Claim:
 
 
 def save_study_claims(study: str, claims: list[Claim], figures_dir: str | Path) -> Path:
-    """Store one study's claims as ``figures_dir/claims/<study>.json``."""
+    """Store one study's claims as ``figures_dir/claims/<study>.json`` (atomically).
+
+    Parameters
+    ----------
+    study : str
+    claims : list of Claim
+    figures_dir : path
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     return atomic_write_json(Path(figures_dir) / "claims" / f"{study}.json",
                              [asdict(c) for c in claims])
 
 
 def load_claims(figures_dir: str | Path) -> list[Claim]:
-    """All claims stored below ``figures_dir/claims``, study by study."""
+    """All claims stored below ``figures_dir/claims``, study by study.
+
+    Parameters
+    ----------
+    figures_dir : path
+
+    Returns
+    -------
+    list of Claim
+    """
     claims = []
     for f in sorted((Path(figures_dir) / "claims").glob("*.json")):
         claims += [Claim.from_dict(d) for d in json.loads(f.read_text())]
@@ -81,6 +124,16 @@ def _fmt(x: float | None) -> str:
 
 def write_report(figures_dir: str | Path = "figures") -> tuple[Path, Path]:
     """Write ``claims.json`` and ``REPORT.md`` from every study's stored claims.
+
+    Parameters
+    ----------
+    figures_dir : path
+        Holds ``claims/<study>.json``.
+
+    Returns
+    -------
+    (Path, Path)
+        ``claims.json`` and ``REPORT.md``.
 
     Raises
     ------

@@ -74,7 +74,19 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a table atomically: parquet for ``*.parquet`` paths, CSV otherwise."""
+    """Write a table atomically (a temporary file renamed into place): parquet for ``*.parquet``
+    paths, CSV otherwise.
+
+    Parameters
+    ----------
+    df : DataFrame
+    path : path
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     path = Path(path)
     if path.suffix == ".parquet":
         import io

@@ -14,7 +14,11 @@ from torch import Tensor
 
 
 class RunningMean:
-    """Accumulate tensor samples ``x`` (with weights) and read ``mean`` and ``stderr``."""
+    """Running weighted mean and standard error of tensor samples (Welford's update).
+
+    ``add(x, weight)`` accumulates a sample; ``mean`` is the weighted mean and ``stderr`` its
+    standard error (``inf`` below two samples). It starts empty.
+    """
 
     def __init__(self):
         self.count, self.weight = 0, 0.0

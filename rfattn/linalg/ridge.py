@@ -41,7 +41,18 @@ def check_data(name: str, data, y) -> tuple[Tensor, Tensor]:
 
 
 def check_lambdas(lambdas) -> Tensor:
-    """A 1-D float64 tensor of regularizations, each finite and >= 0."""
+    """Check a list of regularizations.
+
+    Parameters
+    ----------
+    lambdas : sequence of float or Tensor
+        Each finite and >= 0.
+
+    Returns
+    -------
+    Tensor
+        A 1-D float64 tensor.
+    """
     lam = torch.as_tensor(lambdas, dtype=torch.float64).reshape(-1)
     if lam.numel() == 0 or not torch.isfinite(lam).all() or (lam < 0).any():
         raise ConfigError(f"lambdas must be a non-empty list of finite numbers >= 0 "
@@ -50,10 +61,28 @@ def check_lambdas(lambdas) -> Tensor:
 
 
 class SpectralRidge:
-    """Ridge fitted once, evaluated for any set of lambdas.
+    r"""Ridge fitted once, evaluated for any set of lambdas.
 
-    Build with :meth:`from_features` (primal or dual by shape), :meth:`from_gram` (kernel ridge)
-    or :meth:`from_normal_equations` (a Gram accumulated over a growing prefix of samples).
+    One eigendecomposition :math:`G = U\,\mathrm{diag}(e)\,U^\top` of the Gram (dual, n x n) or
+    of the normal equations (primal, p x p) gives every :math:`\lambda` at the cost of a diagonal
+    rescaling: predictions :math:`A\,(c / (e + n\lambda))` with the coordinates :math:`c` of the
+    targets. Build with :meth:`from_features` (primal or dual by shape), :meth:`from_gram` (kernel
+    ridge) or :meth:`from_normal_equations` (a Gram accumulated over a growing prefix of samples).
+
+    Parameters
+    ----------
+    spectrum : Tensor
+        Eigenvalues e of the Gram or of the normal equations, (r,).
+    coef : Tensor
+        The targets' coordinates on the eigenvectors, (r,).
+    y : Tensor
+        Training targets, (n,).
+    form : str
+        ``primal`` or ``dual``.
+    basis : Tensor
+        The eigenvectors, in feature space (primal) or sample space (dual).
+    train_features : Tensor or None
+        The training features (primal form), for predictions on the training set.
     """
 
     def __init__(self, spectrum: Tensor, coef: Tensor, y: Tensor, form: str, basis: Tensor,
@@ -175,7 +204,20 @@ class SpectralRidge:
 
 @dataclass
 class RidgePath:
-    """Errors of one ridge fit over the lambda path (mean squared errors, shape (L,))."""
+    """Errors of one ridge fit over the lambda path.
+
+    Parameters
+    ----------
+    n : int
+        Training samples of the fit.
+    form : str
+        ``primal`` (p x p normal equations) or ``dual`` (n x n Gram).
+    lambdas : Tensor
+        The regularizations, shape (L,).
+    mse : dict of str to Tensor
+        Mean squared error on each evaluation set (``train``, ``val``, ``test``, ``loo``, ...),
+        each of shape (L,).
+    """
 
     n: int
     form: str
@@ -206,7 +248,29 @@ def prefix_ridge_paths(features: Tensor, y: Tensor, n_grid: Sequence[int], lambd
     The samples are shared: features are computed once at the largest ``n``. Dual-form sizes
     (``n < p``) slice one linear-kernel Gram matrix built at the largest of them; primal-form
     sizes grow the ``p x p`` Gram matrix by the new rows only. Each ``n`` then costs one
-    eigendecomposition for all lambdas. ``evals`` maps a name to (features, targets).
+    eigendecomposition for all lambdas.
+
+    Parameters
+    ----------
+    features : Tensor
+        Training features, (n_max, p).
+    y : Tensor
+        Training targets, (n_max,).
+    n_grid : sequence of int
+        Training sizes, each <= n_max.
+    lambdas : sequence of float
+        Regularizations (``1/n`` convention).
+    evals : mapping of str to (Tensor, Tensor)
+        Evaluation sets: features (m, p) and targets (m,).
+    loo : bool
+        Also record the exact leave-one-out error as ``mse["loo"]``.
+    form : str
+        ``auto``, ``primal`` or ``dual``.
+
+    Returns
+    -------
+    list of RidgePath
+        One per size of ``n_grid``.
     """
     features, y = check_data("features", features, y)
     n_grid = positive_ints("n_grid", n_grid)
@@ -240,7 +304,25 @@ def prefix_kernel_ridge_paths(gram: Tensor, y: Tensor, n_grid: Sequence[int], la
                               loo: bool = False) -> list[RidgePath]:
     """Kernel ridge paths on the leading ``n x n`` block of ``gram`` for every ``n``.
 
-    ``evals`` maps a name to (cross Gram ``k(x_eval, x_train)`` of shape (m, n_max), targets).
+    Parameters
+    ----------
+    gram : Tensor
+        Kernel Gram matrix of the training samples, (n_max, n_max).
+    y : Tensor
+        Training targets, (n_max,).
+    n_grid : sequence of int
+        Training sizes, each <= n_max; size n uses the first n samples.
+    lambdas : sequence of float
+        Regularizations (``1/n`` convention).
+    evals : mapping of str to (Tensor, Tensor)
+        Evaluation sets: cross Gram ``k(x_eval, x_train)`` of shape (m, n_max) and targets (m,).
+    loo : bool
+        Also record the exact leave-one-out error as ``mse["loo"]``.
+
+    Returns
+    -------
+    list of RidgePath
+        One per size of ``n_grid``.
     """
     gram, y = check_data("gram", gram, y)
     n_grid = positive_ints("n_grid", n_grid)
@@ -252,9 +334,16 @@ def prefix_kernel_ridge_paths(gram: Tensor, y: Tensor, n_grid: Sequence[int], la
 
 
 class RidgeRegressor:
-    """Estimator with scikit-learn verbs: ``fit``, ``predict``, ``score`` (R^2).
+    r"""Ridge regression with scikit-learn verbs: ``fit``, ``predict``, ``score`` (R^2).
 
-    ``lam`` follows the ``1/n`` convention of this module (scikit-learn ``alpha = n * lam``).
+    Minimizes :math:`\frac1n\|y - Xw\|^2 + \lambda\|w\|^2` (scikit-learn ``alpha = n * lam``).
+
+    Parameters
+    ----------
+    lam : float
+        The regularization :math:`\lambda \ge 0`.
+    form : str
+        ``auto`` (primal when n >= p), ``primal`` or ``dual``.
     """
 
     def __init__(self, lam: float = 1e-3, form: str = "auto"):

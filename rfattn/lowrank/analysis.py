@@ -24,40 +24,114 @@ RANKINGS = ("sign", "global")
 
 
 def normalized_spectrum(dW: torch.Tensor) -> torch.Tensor:
-    """Singular values over the largest, per seed: (S, min(out, in))."""
+    """Singular values over the largest, per seed.
+
+    Parameters
+    ----------
+    dW : Tensor
+        Matrices, (S, out, in).
+
+    Returns
+    -------
+    Tensor
+        (S, min(out, in)), decreasing.
+    """
     s = torch.linalg.svdvals(dW)
     return s / s[..., :1].clamp_min(torch.finfo(s.dtype).tiny)
 
 
 def numerical_rank(dW: torch.Tensor, tol: float) -> torch.Tensor:
-    """Number of singular values at least ``tol`` times the largest (0 for a zero matrix)."""
+    """Numerical rank: the number of singular values at least ``tol`` times the largest.
+
+    Parameters
+    ----------
+    dW : Tensor
+        Matrices, (S, out, in).
+    tol : float
+        Relative threshold in (0, 1).
+
+    Returns
+    -------
+    Tensor
+        (S,), 0 for a zero matrix.
+    """
     real("rank_tol", tol, low=0.0, high=1.0, low_open=True)
     s = torch.linalg.svdvals(dW)
     return ((s >= tol * s[..., :1]) & (s[..., :1] > 0)).sum(-1)
 
 
 def stable_rank(dW: torch.Tensor) -> torch.Tensor:
-    """:math:`\\|\\Delta W\\|_F^2 / \\sigma_1^2` (between 1 and the rank)."""
+    r"""Stable rank :math:`\|\Delta W\|_F^2 / \sigma_1^2`, between 1 and the rank.
+
+    Parameters
+    ----------
+    dW : Tensor
+        Matrices, (S, out, in).
+
+    Returns
+    -------
+    Tensor
+        (S,).
+    """
     s = torch.linalg.svdvals(dW)
     return (s**2).sum(-1) / (s[..., 0] ** 2)
 
 
 def effective_rank(dW: torch.Tensor) -> torch.Tensor:
-    """Entropy rank :math:`\\exp(-\\sum p_i \\log p_i)`, :math:`p = \\sigma / \\sum\\sigma`."""
+    r"""Entropy (effective) rank :math:`\exp(-\sum_i p_i \log p_i)`, :math:`p = \sigma / \sum\sigma`
+    (Roy and Vetterli 2007).
+
+    Parameters
+    ----------
+    dW : Tensor
+        Matrices, (S, out, in).
+
+    Returns
+    -------
+    Tensor
+        (S,).
+    """
     s = torch.linalg.svdvals(dW)
     p = s / s.sum(-1, keepdim=True)
     return torch.exp(-(torch.xlogy(p, p)).sum(-1))
 
 
 def span_energy(dW: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """:math:`\\|\\Delta W P\\|_F^2 / \\|\\Delta W\\|_F^2` with P projecting on the rows of
-    ``basis`` (orthonormal, (k, d)); ``dW`` acts on R^d from the right, shape (S, out, d)."""
+    r"""Share of an update's energy on a subspace,
+    :math:`\|\Delta W P\|_F^2 / \|\Delta W\|_F^2`, with P the projection on the rows of
+    ``basis``.
+
+    Parameters
+    ----------
+    dW : Tensor
+        Updates acting on :math:`\mathbb R^d` from the right, (S, out, d).
+    basis : Tensor
+        Orthonormal rows, (k, d).
+
+    Returns
+    -------
+    Tensor
+        (S,), in [0, 1].
+    """
     projected = dW @ basis.T
     return (projected**2).sum((-1, -2)) / (dW**2).sum((-1, -2))
 
 
 def truncate(dW: torch.Tensor, r: int) -> torch.Tensor:
-    """Best rank-r approximation of each matrix of the batch (r = 0 gives zero)."""
+    """Best rank-r approximation of each matrix of the batch (Eckart-Young).
+
+    Parameters
+    ----------
+    dW : Tensor
+        Matrices, (S, out, in).
+    r : int
+        Rank, >= 0 (0 gives zero).
+
+    Returns
+    -------
+    Tensor
+        (S, out, in).
+    """
     if r < 0:
         raise ConfigError(f"r must be an integer >= 0 (got {r})")
     if r == 0:
@@ -69,11 +143,28 @@ def truncate(dW: torch.Tensor, r: int) -> torch.Tensor:
 
 def prune_mask(row_norms: torch.Tensor, a: torch.Tensor, rate: float, order: str,
                ranking: str, generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
-    """Keep-mask (S, m) removing ``rate`` of the rows of W_O.
+    """Keep-mask removing ``rate`` of the rows of :math:`W_O` (Li et al. 2024, magnitude pruning).
 
-    ``sign`` ranking removes ``floor(rate * |group|)`` rows from each sign group of ``a``;
-    ``global`` removes ``floor(rate * m)`` rows over all of them. ``random`` draws seed s's
-    order from ``generators[s]``.
+    Parameters
+    ----------
+    row_norms : Tensor
+        Norms of the rows of :math:`W_O`, (S, m).
+    a : Tensor
+        The head's signs, (m,).
+    rate : float
+        Share of rows removed, in [0, 1].
+    order : str
+        ``small`` (smallest norms first), ``large`` or ``random``.
+    ranking : str
+        ``sign``: remove ``floor(rate * |group|)`` rows from each sign group of ``a``;
+        ``global``: ``floor(rate * m)`` rows over all of them.
+    generators : sequence of torch.Generator, optional
+        One per seed, for ``random``.
+
+    Returns
+    -------
+    Tensor
+        (S, m), 1.0 for kept rows and 0.0 for removed ones.
     """
     rate = real("rate", rate, low=0.0, high=1.0)
     choice("order", order, ORDERS)

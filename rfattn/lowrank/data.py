@@ -110,7 +110,7 @@ class PatternData:
 
 def orthonormal_patterns(d: int, patterns: int, generator: torch.Generator,
                          dtype=torch.float64) -> torch.Tensor:
-    """(patterns, d) rows orthonormal: the Q factor of a Gaussian d x patterns matrix.
+    """Orthonormal patterns: the Q factor of a Gaussian d x patterns matrix, as rows.
 
     Parameters
     ----------
@@ -120,6 +120,11 @@ def orthonormal_patterns(d: int, patterns: int, generator: torch.Generator,
         The random stream (the study uses ``generator(seed, "lowrank", "patterns")``).
     dtype : torch.dtype
         Of the result (drawn in float64).
+
+    Returns
+    -------
+    Tensor
+        (patterns, d) with orthonormal rows.
     """
     g = torch.randn(d, patterns, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
@@ -135,9 +140,22 @@ def majority_vote(pattern_index: torch.Tensor, K: int) -> torch.Tensor:
 
 def sample(data: PatternData, n: int, mu: torch.Tensor, generator: torch.Generator,
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Draw ``n`` samples: tokens X (n, N, d), labels y (n,) in {+-1}, pattern index (n, N).
+    """Draw ``n`` samples of the pattern data model (Li et al. 2024).
 
-    ``mu`` holds the patterns as rows, (patterns, d).
+    Parameters
+    ----------
+    data : PatternData
+        The data-model settings.
+    n : int
+        Samples.
+    mu : Tensor
+        The patterns as rows, (patterns, d) (:func:`orthonormal_patterns`).
+    generator : torch.Generator
+
+    Returns
+    -------
+    (Tensor, Tensor, Tensor)
+        Tokens X (n, N, d), labels y (n,) in {+1, -1}, and each token's pattern index (n, N).
     """
     n = positive_int("n", n)
     N, K, d, draw = data.N, data.K, data.d, {"generator": generator}

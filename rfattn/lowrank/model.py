@@ -51,7 +51,26 @@ def init_weights(d: int, m_a: int, m_b: int, m: int, generators: Sequence[torch.
 
     :math:`W_Q, W_K, W_V \sim N(0, \texttt{qkv\_std}^2/d)`,
     :math:`W_O \sim N(0, \texttt{o\_std}^2/m_a)`; ``a`` has :math:`m/2` entries
-    :math:`+1/\sqrt m` then :math:`m/2` entries :math:`-1/\sqrt m` (``m`` must be even).
+    :math:`+1/\sqrt m` then :math:`m/2` entries :math:`-1/\sqrt m`.
+
+    Parameters
+    ----------
+    d : int
+        Token dimension.
+    m_a, m_b : int
+        Output sides of :math:`W_V` (and inner side of :math:`W_O`) and of :math:`W_Q, W_K`.
+    m : int
+        Hidden width of the head, even.
+    generators : sequence of torch.Generator
+        One per seed.
+    qkv_std, o_std : float
+        Initialization scales.
+    dtype : torch.dtype
+
+    Returns
+    -------
+    (dict of str to Tensor, Tensor)
+        ``{"q", "k", "v", "o"}`` each (S, ., .), and ``a`` (m,).
     """
     for name, v in (("d", d), ("m_a", m_a), ("m_b", m_b), ("m", m)):
         positive_int(name, v)
@@ -70,7 +89,20 @@ def init_weights(d: int, m_a: int, m_b: int, m: int, generators: Sequence[torch.
 
 
 def attention(W: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
-    """Softmax weights (S, n, query l, key t) of :math:`X^\\top W_K^\\top W_Q x_l` over t."""
+    r"""Softmax attention weights of the one-layer transformer (Li et al. 2024).
+
+    Parameters
+    ----------
+    W : dict of str to Tensor
+        The matrices (S, ., .).
+    X : Tensor
+        Tokens, (S, n, N, d).
+
+    Returns
+    -------
+    Tensor
+        (S, n, query l, key t): the softmax over t of :math:`x_t^\top W_K^\top W_Q x_l`.
+    """
     q = torch.einsum("snld,sed->snle", X, W["q"])
     k = torch.einsum("snld,sed->snle", X, W["k"])
     return torch.softmax(q @ k.transpose(-1, -2), dim=-1)
@@ -78,7 +110,25 @@ def attention(W: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
 
 def forward(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor,
             attn: torch.Tensor | None = None) -> torch.Tensor:
-    """Network outputs F(X) of shape (S, n) for tokens X of shape (S, n, L, d)."""
+    r"""Network outputs :math:`F(X) = \frac1N\sum_l a^\top \mathrm{ReLU}(W_O W_V X\,
+    \mathrm{softmax}(X^\top W_K^\top W_Q x_l))` (Li et al. 2024).
+
+    Parameters
+    ----------
+    W : dict of str to Tensor
+        The matrices (S, ., .).
+    a : Tensor
+        The fixed head, (m,).
+    X : Tensor
+        Tokens, (S, n, N, d).
+    attn : Tensor, optional
+        Attention weights already computed by :func:`attention`.
+
+    Returns
+    -------
+    Tensor
+        (S, n).
+    """
     attn = attention(W, X) if attn is None else attn
     v = torch.einsum("snld,sed->snle", X, W["v"])
     hidden = torch.relu(torch.einsum("snle,sje->snlj", attn @ v, W["o"]))
@@ -97,7 +147,29 @@ def top_svd(W: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 class Parameterization(nn.Module):
-    """Trainable view of the four matrices started at ``W0``; :meth:`matrices` gives W."""
+    r"""Trainable view of the four matrices Q, K, V, O started at ``W0``; :meth:`matrices` gives W.
+
+    ``full`` trains every entry. The adapters train a rank-r part of each matrix, the rest frozen:
+    LoRA :math:`W_0 + \frac{\alpha}{r} BA` with :math:`B = 0` at the start (Hu et al. 2022);
+    PiSSA, the top-r singular part of :math:`W_0` as :math:`BA`, its residual frozen (Meng et al.
+    2024); SVFit, the top-r singular values only; SORSA, PiSSA with an orthonormality penalty
+    :math:`\gamma` (Cao 2024).
+
+    Parameters
+    ----------
+    W0 : dict of str to Tensor
+        ``q``, ``k``, ``v``, ``o``, each (S, out, in) with a leading seed axis.
+    method : str
+        ``full``, ``lora``, ``pissa``, ``svfit`` or ``sorsa``.
+    rank : int
+        Adapter rank r (adapters only), at most the smallest matrix side.
+    generators : sequence of torch.Generator, optional
+        One per seed, for LoRA's random A.
+    lora_alpha : float, optional
+        LoRA's scale numerator (default r: scale 1).
+    sorsa_gamma : float
+        SORSA's orthonormality penalty.
+    """
 
     def __init__(self, W0: dict[str, torch.Tensor], method: str = "full", rank: int = 0,
                  generators: Sequence[torch.Generator] | None = None,
@@ -173,7 +245,27 @@ class Parameterization(nn.Module):
 
 def evaluate(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
              chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-seed 0-1 error (F = 0 counts as an error) and mean hinge loss, in chunks."""
+    r"""Per-seed 0-1 error (an output F = 0 counts as an error) and mean hinge loss
+    :math:`\max(0, 1 - yF)`, in chunks of samples.
+
+    Parameters
+    ----------
+    W : dict of str to Tensor
+        The matrices (S, ., .).
+    a : Tensor
+        The fixed head, (m,).
+    X : Tensor
+        Tokens, (S, n, N, d).
+    y : Tensor
+        Labels :math:`\pm 1`, (S, n).
+    chunk : int
+        Samples per chunk.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        Error and hinge loss, each (S,).
+    """
     errors, losses = [], []
     with torch.no_grad():
         for start in range(0, X.shape[1], chunk):
@@ -190,12 +282,35 @@ def evaluate(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor, y: to
 def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
           lr: float, batch_size: int, epochs: int, generators: Sequence[torch.Generator],
           record: Callable[[int], None] | None = None, record_every: int = 0) -> int:
-    """Mini-batch SGD on the per-seed mean hinge loss; returns the number of steps.
+    """Mini-batch SGD on the per-seed mean hinge loss.
 
     Each seed draws its own batch order from its generator in ``generators``; the summed loss
     gives every seed the gradient of its own loss. A loss that is not finite or grows
     ``DIVERGED``-fold raises :class:`~rfattn.core.checks.DivergenceError` naming ``lr``.
-    ``record(step)`` runs at step 0 and every ``record_every`` steps (and at the last step).
+
+    Parameters
+    ----------
+    params : Parameterization
+        The trainable matrices (changed in place).
+    a : Tensor
+        The fixed head, (m,).
+    X : Tensor
+        Tokens, (S, n, N, d).
+    y : Tensor
+        Labels, (S, n).
+    lr : float
+        Learning rate.
+    batch_size, epochs : int
+    generators : sequence of torch.Generator
+        One per seed.
+    record : callable, optional
+        ``record(step)`` runs at step 0, every ``record_every`` steps and at the last step.
+    record_every : int
+
+    Returns
+    -------
+    int
+        The number of steps taken.
     """
     positive("lr", lr)
     batch_size = positive_int("batch_size", batch_size)

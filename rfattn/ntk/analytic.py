@@ -126,12 +126,35 @@ def _expectations(activation, k12: Tensor, k1: Tensor, k2: Tensor, points: int,
 def fc_kernels(x1: Tensor, x2: Tensor | None = None, depth: int = 2,
                activation: str | Callable = "relu", w_std: float = 1.0, b_std: float = 0.1,
                parameterization: str = "ntk", quadrature_points: int = 100) -> Kernels:
-    """NNGP and NTK of an infinitely wide fully connected network (module docstring).
+    r"""NNGP and NTK of an infinitely wide fully connected network (Jacot et al. 2018, Thm. 1).
 
-    ``x1`` (n1, n0), ``x2`` (n2, n0) or None for ``x1`` against itself; the kernels come back
-    on the inputs' device and dtype. Quadrature (activations without a closed form) uses
-    ``quadrature_points``^2 Gauss-Hermite nodes per pair: about 1e-6 relative error at 100
-    points for erf-like activations at unit variance.
+    The recursion of the module docstring, over ``depth`` linear layers: closed form for ReLU
+    and erf, Gauss-Hermite quadrature for any other activation (``quadrature_points``^2 nodes
+    per pair: about 1e-6 relative error at 100 points for erf-like activations at unit
+    variance).
+
+    Parameters
+    ----------
+    x1 : Tensor
+        Inputs, (n1, n0).
+    x2 : Tensor, optional
+        Inputs, (n2, n0); None for ``x1`` against itself.
+    depth : int
+        Linear layers L (depth 2: one hidden layer).
+    activation : str or callable
+        ``relu``, ``erf``, ``tanh``, ``identity``, ``sigmoid``, ``softplus``, ``gelu``, ``sin``,
+        or an elementwise torch function (quadrature).
+    w_std, b_std : float
+        :math:`\sigma_w` and :math:`\beta`.
+    parameterization : str
+        ``ntk`` (Jacot's) or ``standard``.
+    quadrature_points : int
+        Gauss-Hermite nodes per axis.
+
+    Returns
+    -------
+    Kernels
+        ``nngp`` and ``ntk``, each (n1, n2), on the inputs' device and dtype.
     """
     depth = positive_int("depth", depth)
     w_std, b_std = nonnegative("w_std", w_std), nonnegative("b_std", b_std)

@@ -56,10 +56,24 @@ def _contract(j1: dict[str, Tensor], j2: dict[str, Tensor], mode: str) -> Tensor
 
 
 class EmpiricalNTK:
-    """Empirical NTK of ``model`` at its current parameters.
+    r"""Empirical NTK :math:`\Theta(x, x') = \sum_p \partial_p f(x)\,\partial_p f(x')^\top` of
+    ``model`` at its current parameters, by torch.func.
+
+    ``ntk(x1, x2=None, mode="trace", method="auto", block_rows=None)`` returns the kernel:
+    ``mode`` ``full`` (n1, n2, O, O), ``trace`` (n1, n2: the sum over outputs) or ``diagonal``
+    (n1, n2, O); ``method`` ``jacobian`` (contract per-example Jacobians), ``ntk_vp``
+    (NTK-vector products) or ``auto`` (the cheaper by a cost model); rows are tiled within the
+    memory budget. Buffers are used as they are; BatchNorm in training mode is refused.
 
     >>> ntk = EmpiricalNTK(model)
-    >>> K = ntk(x1, x2, mode="trace")          # (N, M)
+    >>> K = ntk(x1, x2, mode="trace")          # (n1, n2)
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module with trainable parameters, applied to a batch.
+    memory_bytes : int, optional
+        Budget for temporaries (default: a quarter of the device's free memory).
     """
 
     def __init__(self, model: nn.Module, memory_bytes: int | None = None):
@@ -178,7 +192,27 @@ class EmpiricalNTK:
 
 def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: str = "trace",
                   method: str = "auto", memory_bytes: int | None = None) -> Tensor:
-    """Empirical NTK of ``model`` between ``x1`` and ``x2`` (see :class:`EmpiricalNTK`)."""
+    """Empirical NTK of ``model`` between ``x1`` and ``x2`` (see :class:`EmpiricalNTK`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x1 : Tensor
+        Examples, (n1, ...).
+    x2 : Tensor, optional
+        Examples, (n2, ...); None for ``x1`` against itself.
+    mode : str
+        ``full``, ``trace`` or ``diagonal``.
+    method : str
+        ``auto``, ``jacobian`` or ``ntk_vp``.
+    memory_bytes : int, optional
+        Budget for temporaries.
+
+    Returns
+    -------
+    Tensor
+        (n1, n2), (n1, n2, O) or (n1, n2, O, O) by ``mode``.
+    """
     return EmpiricalNTK(model, memory_bytes)(x1, x2, mode=mode, method=method)
 
 
@@ -186,7 +220,23 @@ def monte_carlo_ntk(make_model, x1: Tensor, x2: Tensor | None = None, samples: i
                     mode: str = "trace", **kwargs) -> tuple[Tensor, Tensor]:
     """Empirical NTK averaged over ``samples`` initializations ``make_model(k)``.
 
-    Returns the running mean and its standard error (entrywise; infinite for one sample).
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model(k)`` returns the k-th freshly initialized module.
+    x1, x2 : Tensor
+        As for :func:`empirical_ntk`.
+    samples : int
+        Initializations.
+    mode : str
+        ``full``, ``trace`` or ``diagonal``.
+    **kwargs
+        Passed to :class:`EmpiricalNTK`'s call.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        The mean and its entrywise standard error (infinite for one sample).
     """
     if samples < 1:
         raise ConfigError(f"samples must be an integer >= 1 (got {samples!r})")

@@ -29,7 +29,32 @@ TORCH_ACTIVATIONS = {"relu": torch.relu, "erf": torch.erf, "tanh": torch.tanh,
 
 
 class FullyConnected(nn.Module):
-    """``depth`` linear layers of ``width`` units (one input layer of ``n0``), ``outputs`` out."""
+    r"""Jacot et al. (2018)'s fully connected network: ``depth`` linear layers of ``width``.
+
+    NTK parameterization: :math:`\tilde\alpha^{(l+1)} = \frac{\sigma_w}{\sqrt{n_l}}W^{(l)}
+    \alpha^{(l)} + \beta b^{(l)}` with N(0, 1) parameters; standard: weights
+    :math:`N(0, \sigma_w^2/n_l)` and biases :math:`N(0, \beta^2)`.
+
+    Parameters
+    ----------
+    n0 : int
+        Input dimension.
+    width : int
+        Units of every hidden layer.
+    depth : int
+        Linear layers (depth 2: one hidden layer).
+    outputs : int
+        Output dimension.
+    activation : str
+        ``relu``, ``erf``, ``tanh``, ``identity``, ``sigmoid``, ``softplus``, ``gelu`` or ``sin``.
+    w_std, b_std : float
+        :math:`\sigma_w` and :math:`\beta`.
+    parameterization : str
+        ``ntk`` or ``standard``.
+    generator : torch.Generator, optional
+        The random stream of the initialization.
+    dtype : torch.dtype
+    """
 
     def __init__(self, n0: int, width: int, depth: int, outputs: int = 1,
                  activation: str = "relu", w_std: float = 1.0, b_std: float = 0.1,
@@ -66,7 +91,19 @@ class FullyConnected(nn.Module):
 
 
 class ValueOnlyAttention(nn.Module):
-    """f(x) = <v, Phi(x)> for tokens x = [x0; x1..xN] of shape (B, N+1, d); W is frozen."""
+    r"""Random-feature attention as a torch module: :math:`f(x) = \langle v, \Phi(x)\rangle`
+    with the query-key matrices frozen (a buffer) and the values v trainable, starting at
+    zero.
+
+    Its NTK is exactly :math:`\Phi\Phi^\top` at every step of training, and as M grows the
+    infinite-head kernel :func:`rfattn.rfa.rfa_relu_kernel` (the bridge between the two lenses).
+
+    Parameters
+    ----------
+    feature_map : RandomFeatureAttention
+        The frozen heads. The module takes tokens :math:`[x_0; x_1..x_N]` of shape (B, N+1, d)
+        and returns (B, 1).
+    """
 
     def __init__(self, feature_map: RandomFeatureAttention):
         super().__init__()

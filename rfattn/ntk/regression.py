@@ -40,10 +40,30 @@ def gradient_flow(ntk_train: Tensor, ntk_eval_train: Tensor, y: Tensor, times,
                   nngp_eval_diag: Tensor | None = None,
                   f0_train: Tensor | None = None, f0_eval: Tensor | None = None
                   ) -> GradientFlowPrediction:
-    """Predictions of gradient flow at times ``times`` (``math.inf`` allowed).
+    r"""Predictions of gradient flow at times ``times`` (module docstring; ``math.inf`` allowed).
 
     With ``f0_*`` (one network's outputs at init) the prediction is that network's; else the
     mean over initializations, with the variance when the NNGP blocks are given.
+
+    Parameters
+    ----------
+    ntk_train : Tensor
+        :math:`\Theta(X, X)`, (n, n).
+    ntk_eval_train : Tensor
+        :math:`\Theta(x, X)`, (m, n).
+    y : Tensor
+        Training targets, (n,).
+    times : sequence of float
+        Times t = learning rate x steps, >= 0.
+    nngp_train, nngp_eval_train, nngp_eval_diag : Tensor, optional
+        :math:`\Sigma(X, X)`, :math:`\Sigma(x, X)` and the diagonal :math:`\Sigma(x, x)` (m,).
+    f0_train, f0_eval : Tensor, optional
+        One network's outputs at initialization on X and on x.
+
+    Returns
+    -------
+    GradientFlowPrediction
+        ``mean`` (m, T) and ``variance`` (m, T) or None.
     """
     n = ntk_train.shape[0]
     if ntk_train.shape != (n, n) or ntk_eval_train.shape[1] != n or y.shape[0] != n:
@@ -83,7 +103,20 @@ def gradient_flow(ntk_train: Tensor, ntk_eval_train: Tensor, y: Tensor, times,
 
 
 def gaussian_quantiles(pred: GradientFlowPrediction, q: float) -> Tensor:
-    """The q-quantile of the Gaussian law of f_t: mean + z_q sqrt(variance)."""
+    r"""The q-quantile of the Gaussian law of :math:`f_t`: mean + :math:`z_q` sqrt(variance).
+
+    Parameters
+    ----------
+    pred : GradientFlowPrediction
+        With its variance (the NNGP blocks were given).
+    q : float
+        In (0, 1).
+
+    Returns
+    -------
+    Tensor
+        (m, T).
+    """
     if pred.variance is None:
         raise ConfigError("quantiles need the variance: pass the NNGP blocks")
     z = math.sqrt(2) * torch.erfinv(torch.tensor(2 * q - 1, dtype=pred.mean.dtype))

@@ -33,7 +33,22 @@ ACTIVATIONS = ("relu", "softmax")
 
 @dataclass
 class RandomFeatureAttention:
-    """A single attention layer with ``M`` frozen random query-key matrices ``W`` (M, d+1, d+1)."""
+    r"""A single attention layer with ``M`` frozen random query-key matrices (Fu et al. 2023).
+
+    Features of a sample :math:`(x_0, x_1..x_N)`, with :math:`\tilde x = [x; 1]`: head m gives
+    :math:`\frac{1}{\sqrt M}\frac1N\sum_i \sigma(\langle W_m, \tilde x_0\tilde x_i^\top
+    \rangle)\,\tilde x_i` (ReLU), or the softmax over i of the scores (softmax), so the model
+    :math:`\langle v, \Phi(x)\rangle` has :math:`M(d+1)` trainable values. ``features(x0, X)``
+    returns :math:`\Phi`, (n, M(d+1)), in blocks; ``sample(M, d, generator, ...)`` draws the
+    matrices (:func:`~rfattn.rfa.sample_query_key`).
+
+    Parameters
+    ----------
+    W : Tensor
+        Query-key matrices, (M, d+1, d+1).
+    activation : str
+        ``relu`` (with the 1/N normalization) or ``softmax``.
+    """
 
     W: Tensor
     activation: str = "relu"
@@ -84,7 +99,17 @@ class RandomFeatureAttention:
 
 @dataclass
 class RandomFeatureMLP:
-    """Two-layer ReLU random features on the concatenated input z = [x0; x1; ...; xN; 1]."""
+    r"""Two-layer ReLU random features on the concatenated input, the baseline of Fu et al. (2023).
+
+    :math:`\phi_k(z) = \mathrm{ReLU}(\langle w_k, z\rangle)/\sqrt{\text{width}}` with
+    :math:`z = [x_0; x_1; \dots; x_N; 1]`; ``sample(width, N, d, generator)`` draws
+    :math:`w_k \sim N(0, I/(N+2))`.
+
+    Parameters
+    ----------
+    w : Tensor
+        First-layer weights, (width, (N+1) d + 1).
+    """
 
     w: Tensor  # (width, (N+1) d + 1)
 

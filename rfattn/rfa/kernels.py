@@ -41,15 +41,31 @@ from .sampling import augment, check_tokens
 
 def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
                     variance: float = 0.25, block_bytes: int | None = None) -> Tensor:
-    r"""Infinite-head kernel of zero-mean ReLU RFA, shape (na, nb).
+    r"""Infinite-head kernel of zero-mean ReLU random-feature attention, shape (na, nb).
 
     With :math:`c_q` the cosine of the augmented queries and :math:`c_{ij}` that of keys i, j,
     :math:`\cos\theta = c_q c_{ij}` and each pair contributes
     :math:`\frac{s^2}{2\pi}\|\tilde x_0\|\|\tilde x_0'\|\,\|\tilde x_i\|^2\|\tilde x'_j\|^2
-    c_{ij}\,J(c_q c_{ij})`, :math:`J(c)=\sqrt{1-c^2}+(\pi-\arccos c)\,c`. Rows are done in
-    blocks of ``block_bytes`` per temporary (default: cache-sized on the CPU, large on a GPU;
-    see :func:`~rfattn.linalg.blocks.block_rows`); with ``x0b=None`` the symmetric Gram
-    matrix of the first argument is built from its upper blocks only.
+    c_{ij}\,J(c_q c_{ij})`, :math:`J(c)=\sqrt{1-c^2}+(\pi-\arccos c)\,c`, averaged over the
+    :math:`N^2` pairs (Fu et al. 2023, the arc-cosine kernel of Cho and Saul 2009).
+
+    Parameters
+    ----------
+    x0a, Xa : Tensor
+        Queries (na, d) and keys (na, N, d).
+    x0b, Xb : Tensor or None
+        The second sample; None for the symmetric Gram matrix of the first (built from its upper
+        blocks only).
+    variance : float
+        Entry variance :math:`s^2` of the query-key matrices.
+    block_bytes : int, optional
+        Bytes per temporary (default: cache-sized on the CPU, large on a GPU; see
+        :func:`~rfattn.linalg.blocks.block_rows`).
+
+    Returns
+    -------
+    Tensor
+        The kernel matrix, (na, nb).
     """
     variance = positive("qk_variance", variance)
     symmetric = x0b is None
@@ -90,10 +106,25 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
                                  ) -> tuple[Tensor, Tensor]:
     r"""Monte Carlo estimate of :math:`\lim_M \Phi_a\Phi_b^\top` for any attention variant.
 
-    ``sample_heads(m, draw)`` returns ``m`` fresh heads (draw = 0, 1, ...). Returns the running
-    mean over all ``total_heads`` heads and its standard error (entrywise, from the spread of
-    the per-draw kernels; infinite with a single draw). With ``x0b = Xb = None`` the symmetric
-    Gram matrix of the first sample (:func:`~rfattn.linalg.gram_matrix`).
+    Parameters
+    ----------
+    x0a, Xa : Tensor
+        Queries (na, d) and keys (na, N, d) of the first sample.
+    x0b, Xb : Tensor or None
+        The second sample; None for the symmetric Gram matrix of the first
+        (:func:`~rfattn.linalg.gram_matrix`).
+    sample_heads : callable
+        ``sample_heads(m, draw)`` returns ``m`` fresh heads as a
+        :class:`RandomFeatureAttention` (draw = 0, 1, ...).
+    total_heads : int
+        Heads in all.
+    heads_per_draw : int
+        Heads per draw; the standard error comes from the spread of the per-draw kernels.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        The kernel (na, nb) and its entrywise standard error (infinite with a single draw).
     """
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))

@@ -27,7 +27,24 @@ QK_MEANS = ("zero", "biased")
 def sample_tokens(n: int, N: int, d: int, generator: torch.Generator,
                   distribution: str = "sphere", dtype: torch.dtype = torch.float64,
                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-    """Draw ``n`` samples: queries ``x0`` of shape (n, d) and keys ``X`` of shape (n, N, d)."""
+    """Draw ``n`` samples of a query and ``N`` keys.
+
+    Parameters
+    ----------
+    n, N, d : int
+        Samples, keys per sample and token dimension.
+    generator : torch.Generator
+        The random stream.
+    distribution : str
+        ``sphere`` (uniform on the unit sphere, the paper's) or ``gaussian`` (:math:`N(0, I/d)`).
+    dtype, device
+        Of the result (the draw is made on the CPU in float64).
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        Queries ``x0`` (n, d) and keys ``X`` (n, N, d).
+    """
     n, N, d = positive_int("n", n), positive_int("N", N), positive_int("d", d)
     choice("tokens", distribution, TOKEN_DISTRIBUTIONS)
     z = torch.randn(n, N + 1, d, generator=generator, dtype=torch.float64)
@@ -56,7 +73,31 @@ def sample_query_key(M: int, d: int, generator: torch.Generator, mean: str = "ze
                      variance: float = 0.25, c: float = 0.0,
                      dtype: torch.dtype = torch.float64,
                      device: torch.device | str = "cpu") -> Tensor:
-    """Draw ``M`` frozen query-key matrices, shape (M, d+1, d+1)."""
+    r"""Draw ``M`` frozen query-key matrices, shape (M, d+1, d+1).
+
+    Entries are i.i.d. :math:`N(0, s^2)`; ``mean="biased"`` adds
+    :math:`c\,\mathrm{blockdiag}(I_d, 0)` to each (Fu et al. 2023, biased sampling).
+
+    Parameters
+    ----------
+    M, d : int
+        Heads and token dimension.
+    generator : torch.Generator
+        The random stream (:func:`rfattn.core.generator`).
+    mean : str
+        ``zero`` or ``biased``.
+    variance : float
+        Entry variance :math:`s^2` > 0.
+    c : float
+        Bias scale (``biased`` only).
+    dtype, device
+        Of the result (the draw is made on the CPU in float64).
+
+    Returns
+    -------
+    Tensor
+        (M, d+1, d+1).
+    """
     M, d = positive_int("M", M), positive_int("d", d)
     choice("qk_mean", mean, QK_MEANS)
     variance = nonnegative("qk_variance", variance)

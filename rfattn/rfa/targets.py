@@ -134,8 +134,29 @@ def _sphere_mean_var(g, d: int) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Target:
-    """A target ``raw / std`` (or ``(raw - mean) / std`` when ``centred``) of unit variance;
-    build it with :func:`make_target`. ``mean`` and ``std`` are those of ``raw``."""
+    """A target function of unit variance; build it with :func:`make_target`.
+
+    Calling ``target(x0, X)`` returns ``raw / std``, or ``(raw - mean) / std`` when ``centred``,
+    where ``mean`` and ``std`` are those of ``raw`` under the token distribution (exact on the
+    sphere where a closed form exists).
+
+    Parameters
+    ----------
+    name : str
+        ``single_key``, ``query_key``, ``similarity`` or ``two_key``.
+    d, N : int
+        Token dimension and number of keys.
+    degree : int
+        Polynomial degree p of ``single_key`` and ``query_key``.
+    function : str
+        ``relu`` or ``tanh`` for ``similarity``.
+    tokens : str
+        ``sphere`` or ``gaussian``.
+    centred : bool
+        Subtract the mean.
+    mean, std : float
+        Mean and standard deviation of the raw function.
+    """
 
     name: str
     d: int

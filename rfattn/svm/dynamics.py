@@ -209,10 +209,33 @@ def train_attention(data: AttentionData, steps: int, lr: float = 0.1,
 
 
 def correlation(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """:math:`\\langle A, B\\rangle / (\\|A\\|_F \\|B\\|_F)` over the last two axes."""
+    r"""Correlation :math:`\langle A, B\rangle / (\|A\|_F \|B\|_F)` over the last two axes.
+
+    Parameters
+    ----------
+    A, B : Tensor
+        (..., d, d), broadcastable.
+
+    Returns
+    -------
+    Tensor
+        (...,).
+    """
     return (A * B).sum((-1, -2)) / (A.norm(dim=(-1, -2)) * B.norm(dim=(-1, -2)))
 
 
 def saturation(scores: torch.Tensor) -> torch.Tensor:
-    """Mean over samples of the largest softmax weight, :math:`\\frac1n\\sum_i \\max_t s_{it}`."""
+    r"""Softmax saturation, the mean over samples of the largest softmax weight,
+    :math:`\frac1n\sum_i \max_t s_{it}`.
+
+    Parameters
+    ----------
+    scores : Tensor
+        Softmax weights, (..., n, N).
+
+    Returns
+    -------
+    Tensor
+        (...,).
+    """
     return scores.max(-1).values.mean(-1)

@@ -33,13 +33,23 @@ def _finite(name: str, x) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AttSVMProblem:
-    r"""The constraint system ``A vec(W) >= 1`` and where each row comes from.
+    r"""The constraint system :math:`A\,\mathrm{vec}(W) \ge 1` of an Att-SVM and where each row
+    comes from (Tarzanagh et al. 2023, eq. Att-SVM).
 
-    ``rows[j] = (i, k, t)``: sample i, query position k (0 for cross and self attention),
-    non-selected token t. ``shape`` is the shape of W (d, d). ``left`` and ``right``, when
-    given, factor every row as a rank-one matrix, :math:`A_j = \mathrm{left}_j
-    \mathrm{right}_j^\top` (token gap :math:`x_{i\alpha_i} - x_{it}` and query :math:`z_i`);
-    the nuclear solver uses them to build its Schur complement in :math:`O(m^2 d)`.
+    Parameters
+    ----------
+    A : ndarray
+        Constraint rows, (m, d*d).
+    rows : ndarray
+        ``rows[j] = (i, k, t)``: sample i, query position k (0 for cross and self attention),
+        non-selected token t; (m, 3).
+    shape : (int, int)
+        The shape of W.
+    left, right : ndarray, optional
+        A rank-one factorization of every row, :math:`A_j = \mathrm{left}_j
+        \mathrm{right}_j^\top` (token gap :math:`x_{i\alpha_i} - x_{it}` and query
+        :math:`z_i`); the nuclear solver builds its Schur complement from them in
+        :math:`O(m^2 d)`.
     """
 
     A: np.ndarray
@@ -86,7 +96,22 @@ def check_data(X, z=None, attention: str = "cross") -> tuple[np.ndarray, np.ndar
 
 
 def token_scores(X, Y, v) -> np.ndarray:
-    """:math:`\\gamma_{it} = Y_i v^\\top x_{it}`, shape (n, N)."""
+    r"""Token scores :math:`\gamma_{it} = Y_i\, v^\top x_{it}`.
+
+    Parameters
+    ----------
+    X : array_like
+        Tokens, (n, N, d).
+    Y : array_like
+        Labels :math:`\pm 1`, (n,).
+    v : array_like
+        Head, (d,).
+
+    Returns
+    -------
+    ndarray
+        (n, N).
+    """
     X, Y, v = _finite("X", X), _finite("Y", Y), _finite("v", v)
     if Y.shape != X.shape[:1] or v.shape != X.shape[2:]:
         raise ConfigError(f"Y must have shape (n,) = {X.shape[:1]} and v shape (d,) = "
@@ -95,7 +120,22 @@ def token_scores(X, Y, v) -> np.ndarray:
 
 
 def optimal_selection(X, Y, v) -> np.ndarray:
-    """Globally optimal tokens :math:`\\mathrm{opt}_i = \\arg\\max_t \\gamma_{it}`."""
+    r"""Globally optimal tokens :math:`\mathrm{opt}_i = \arg\max_t \gamma_{it}`.
+
+    Parameters
+    ----------
+    X : array_like
+        Tokens, (n, N, d).
+    Y : array_like
+        Labels :math:`\pm 1`, (n,).
+    v : array_like
+        Head, (d,).
+
+    Returns
+    -------
+    ndarray of int
+        (n,).
+    """
     return np.argmax(token_scores(X, Y, v), axis=1)
 
 
@@ -111,12 +151,27 @@ def _selection(alpha, shape: tuple[int, ...], N: int) -> np.ndarray:
 
 
 def constraints(X, alpha, z=None, attention: str = "cross") -> AttSVMProblem:
-    """The Att-SVM constraint system for selection ``alpha``.
+    r"""The Att-SVM constraint system for the selection ``alpha``.
 
-    ``alpha``: (n,) for cross and self attention; (n, N) for seq2seq and causal (one selected
-    key per query position; causal requires ``alpha[i, k] <= k``). Duplicate tokens equal to
-    the selected one give a zero row, which makes the problem infeasible (reported by the
-    solvers), never a crash.
+    Row (i, k, t) is :math:`(x_{i\alpha_{ik}} - x_{it})^\top W z_{ik} \ge 1` for every
+    non-selected token t. Duplicate tokens equal to the selected one give a zero row, which makes
+    the problem infeasible (reported by the solvers), never a crash.
+
+    Parameters
+    ----------
+    X : array_like
+        Tokens, (n, N, d).
+    alpha : array_like of int
+        Selected tokens: (n,) for cross and self attention; (n, N) for seq2seq and causal (one
+        per query position; causal requires ``alpha[i, k] <= k``).
+    z : array_like, optional
+        Queries (n, d) for cross attention; self, seq2seq and causal attention use the tokens.
+    attention : str
+        ``cross``, ``self``, ``seq2seq`` or ``causal``.
+
+    Returns
+    -------
+    AttSVMProblem
     """
     X, z = check_data(X, z, attention) if attention in ("cross", "self") else (
         check_data(X, None, "self")[0], None)

@@ -27,7 +27,22 @@ CLASSES = ("global", "local", "neither")
 
 
 def is_locally_optimal(X, z, Y, v, alpha, result: SVMResult | None = None) -> bool:
-    """Feasible W-SVM and :math:`\\gamma_{i\\alpha_i} > \\gamma_{it}` for all support tokens."""
+    r"""Local optimality of a selection (Tarzanagh et al. 2023): the W-SVM is feasible and
+    :math:`\gamma_{i\alpha_i} > \gamma_{it}` for every support token t.
+
+    Parameters
+    ----------
+    X, z, Y, v : array_like
+        Tokens (n, N, d), queries (n, d), labels (n,) and head (d,).
+    alpha : array_like of int
+        The selection, (n,).
+    result : SVMResult, optional
+        The W-SVM of this selection, when already solved.
+
+    Returns
+    -------
+    bool
+    """
     problem = constraints(X, alpha, z)
     result = result or solve_frobenius(problem)
     if not result.optimal:
@@ -38,9 +53,22 @@ def is_locally_optimal(X, z, Y, v, alpha, result: SVMResult | None = None) -> bo
 
 
 def classify(X, z, Y, v, alpha, result: SVMResult | None = None) -> str:
-    """``global`` (alpha = opt, feasible), ``local`` (locally optimal) or ``neither``.
+    """Classify a trained run's selection: ``global``, ``local`` or ``neither``.
 
-    ``result``: the W-SVM of this selection, when the caller already solved it.
+    Parameters
+    ----------
+    X, z, Y, v : array_like
+        Tokens (n, N, d), queries (n, d), labels (n,) and head (d,).
+    alpha : array_like of int
+        The tokens the run selects, (n,).
+    result : SVMResult, optional
+        The W-SVM of this selection, when the caller already solved it.
+
+    Returns
+    -------
+    str
+        ``global`` (alpha = opt and the W-SVM is feasible), ``local`` (locally optimal) or
+        ``neither``.
     """
     alpha = np.asarray(alpha)
     result = result or solve_frobenius(constraints(X, alpha, z))
@@ -100,7 +128,27 @@ class MultiTokenSVM:
 
 
 def multi_token_svm(X, z, scores, threshold: float = 1e-3) -> MultiTokenSVM:
-    """The nonlinear-head SVM-equivalence from final softmax ``scores`` (n, N)."""
+    r"""The nonlinear-head SVM-equivalence (Tarzanagh et al. 2023) from final softmax
+    ``scores``: the tokens above ``threshold`` form the selected set :math:`O_i`; ``W_fin``
+    equalizes their scores within each set, and ``W_dir`` separates each set from the rest with
+    margin 1 at least norm. The final iterate is predicted as :math:`W_{fin} + R\,W_{dir}`.
+
+    Parameters
+    ----------
+    X : array_like
+        Tokens, (n, N, d).
+    z : array_like
+        Queries, (n, d).
+    scores : array_like
+        Final softmax weights, (n, N).
+    threshold : float
+        Smallest weight of a selected token.
+
+    Returns
+    -------
+    MultiTokenSVM
+        ``W_dir`` (an SVMResult), ``W_fin`` and the selected sets; ``prediction(W_final)``.
+    """
     X, z, scores = (np.asarray(a, dtype=np.float64) for a in (X, z, scores))
     n, N, d = X.shape
     eq_rows, eq_log, ineq = [], [], []

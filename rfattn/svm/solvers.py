@@ -29,12 +29,28 @@ STATUSES = ("optimal", "infeasible", "iteration_limit")
 
 @dataclass
 class SVMResult:
-    """A solve's outcome; never None. ``W`` is None only when ``status`` is not optimal.
+    r"""A solve's outcome; never None.
 
-    ``certificate``: the KKT residual (largest of primal violation, complementarity and
-    stationarity, relative to the margin 1) when optimal, or :math:`\\|A^\\top y\\|` of the
-    Farkas vector ``y`` when infeasible. ``support``: constraint indices with
-    :math:`\\lambda > 0`.
+    Parameters
+    ----------
+    status : str
+        ``optimal``, ``infeasible`` or a failure status named by the solver.
+    W : ndarray or None
+        The solution, (d, d); None only when ``status`` is not optimal.
+    objective : float
+        Its norm (Frobenius or nuclear).
+    certificate : float
+        When optimal, the KKT residual (largest of primal violation, complementarity and
+        stationarity, relative to the margin 1) or, for the nuclear solver, the certified relative
+        duality gap; when infeasible, :math:`\|A^\top y\|` of the Farkas vector y.
+    support : ndarray of int
+        Constraint indices with a positive multiplier.
+    multipliers : ndarray
+        Dual multipliers, (m,) (the Farkas vector when infeasible).
+    rank : int, optional
+        Numerical rank of W.
+    details : dict
+        Solver-specific numbers (iterations, bounds, timings).
     """
 
     status: str
@@ -70,10 +86,26 @@ def kkt_residual(problem: AttSVMProblem, W: np.ndarray, lam: np.ndarray) -> floa
 
 def least_distance(G: np.ndarray, h: np.ndarray, maxiter: int | None = None,
                    feasibility_tol: float = 1e-10) -> tuple[str, np.ndarray | None, np.ndarray]:
-    r"""Lawson-Hanson LDP :math:`\min \|w\|` s.t. :math:`Gw \ge h` through one NNLS.
+    r"""Lawson-Hanson least-distance program :math:`\min \|w\|` s.t. :math:`Gw \ge h` through one
+    non-negative least squares (Lawson and Hanson 1974).
 
-    Returns (status, w, multipliers); when infeasible, w is None and the multipliers are the
-    Farkas vector y >= 0 with :math:`G^\top y = 0`, :math:`h^\top y = 1`.
+    Parameters
+    ----------
+    G : ndarray
+        Constraint matrix, (m, p).
+    h : ndarray
+        Right-hand side, (m,).
+    maxiter : int, optional
+        NNLS iterations (scipy's default when None).
+    feasibility_tol : float
+        Relative residual of the NNLS below which the program is declared infeasible.
+
+    Returns
+    -------
+    (str, ndarray or None, ndarray)
+        Status (``optimal`` or ``infeasible``), w (None when infeasible) and the multipliers:
+        when infeasible, the Farkas vector :math:`y \ge 0` with :math:`G^\top y = 0`,
+        :math:`h^\top y = 1`.
     """
     m, p = G.shape
     E = np.vstack([G.T, h[None]])
@@ -120,10 +152,26 @@ def _working_set_ldp(A: np.ndarray, maxiter, feasibility_tol, rounds: int = 50):
 
 def solve_frobenius(problem: AttSVMProblem, rank_rtol: float = 1e-6, maxiter: int | None = None,
                     feasibility_tol: float = 1e-10) -> SVMResult:
-    """Solve the Frobenius W-SVM exactly by Lawson-Hanson LDP through ``scipy.optimize.nnls``.
+    r"""Solve the Frobenius W-SVM :math:`\min \|W\|_F` s.t. :math:`A\,\mathrm{vec}(W) \ge 1`
+    exactly, by the least-distance program through ``scipy.optimize.nnls``.
 
-    With many more constraints than unknowns (m > 10 d^2) the LDP runs on a working set that
+    With many more constraints than unknowns (m > 10 d^2) the program runs on a working set that
     grows by the most violated constraints (at most d^2 + 1 of them can be support vectors).
+
+    Parameters
+    ----------
+    problem : AttSVMProblem
+    rank_rtol : float
+        Singular values below ``rank_rtol`` times the largest do not count toward the rank.
+    maxiter : int, optional
+        NNLS iterations.
+    feasibility_tol : float
+        See :func:`least_distance`.
+
+    Returns
+    -------
+    SVMResult
+        ``optimal`` with W and its KKT residual, or ``infeasible`` with a Farkas certificate.
     """
     A = problem.A
     m, p = A.shape
@@ -149,10 +197,26 @@ def solve_cvxpy(problem: AttSVMProblem, norm: str = "fro", solver: str | None = 
                 rank_rtol: float = 1e-6, **solver_options) -> SVMResult:
     """The same problems through cvxpy (optional extra ``pip install -e '.[cvx]'``).
 
-    ``norm``: ``fro`` (second-order cone; cvxpy picks Clarabel) or ``nuc`` (SDP; the official
-    code ends up on SCS). Used as the independent cross-check of :func:`solve_frobenius` and
-    :func:`rfattn.svm.nuclear.solve_nuclear`; ``certificate`` is the solver's reported primal
-    violation.
+    Used as the independent cross-check of :func:`solve_frobenius` and
+    :func:`rfattn.svm.nuclear.solve_nuclear`.
+
+    Parameters
+    ----------
+    problem : AttSVMProblem
+    norm : str
+        ``fro`` (second-order cone; cvxpy picks Clarabel) or ``nuc`` (SDP; the official code ends
+        up on SCS).
+    solver : str, optional
+        A cvxpy solver name.
+    rank_rtol : float
+        Singular values below ``rank_rtol`` times the largest do not count toward the rank.
+    **solver_options
+        Passed to ``cvxpy.Problem.solve``.
+
+    Returns
+    -------
+    SVMResult
+        ``certificate`` is the solver's reported primal violation.
     """
     try:
         import cvxpy as cp

@@ -187,10 +187,20 @@ def _root(fn, lo: np.ndarray, hi: np.ndarray, increasing: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Curve:
-    """Predicted errors on a (n, ridge) grid, one array (len(n), len(ridge)) per quantity.
+    r"""Predicted errors on a (n, ridge) grid, one array (len(n), len(ridge)) per quantity.
 
-    ``test`` is the excess error :math:`\\mathbb E(\\hat f - f^*)^2` (noise excluded), ``train``
-    the training MSE (noise included), ``kappa`` the effective regularization.
+    Attributes
+    ----------
+    n, ridge : ndarray
+        The grid.
+    features : float
+        P (``inf`` for the kernel).
+    kappa : ndarray
+        The effective regularization.
+    test : dict of str to ndarray
+        Per target, the excess error :math:`\mathbb E(\hat f - f^*)^2` (noise excluded).
+    train : dict of str to ndarray
+        Per target, the training MSE (noise included).
     """
 
     n: np.ndarray
@@ -253,6 +263,23 @@ def learning_curve(spectrum: Spectrum, n, ridge, noise: float = 0.0,
 
 def learnability(spectrum: Spectrum, n: int, ridge: float,
                  features: float | None = None) -> np.ndarray:
-    """:math:`L_i = \\lambda_i/(\\lambda_i+\\tilde\\kappa)`, every eigenspace, one (n, ridge)."""
+    r"""Learnability :math:`L_i = \lambda_i/(\lambda_i+\tilde\kappa)` of every eigenspace at one
+    (n, ridge) (Simon et al. 2023): the fraction of mode i that is learned.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+    n : int
+        Training samples.
+    ridge : float
+        This lab's ridge :math:`\lambda`.
+    features : float, optional
+        P random features (None: the kernel).
+
+    Returns
+    -------
+    ndarray
+        (K,), each in [0, 1].
+    """
     kappa = effective_regularization(spectrum, [n], [ridge], features)[0, 0]
     return spectrum.eigenvalues / (spectrum.eigenvalues + kappa)

@@ -109,7 +109,21 @@ def _tridiagonal_eigh(gram: torch.Tensor, Y: np.ndarray, modes: int, overwrite: 
 
 
 def power_law_fit(spectrum: Spectrum, start: int, stop: int) -> tuple[float, float]:
-    """(C, alpha) of :math:`\\lambda_i \\approx C i^{-\\alpha}` fitted on modes [start, stop)."""
+    r"""Least-squares fit of :math:`\lambda_i \approx C\,i^{-\alpha}` in log-log on modes
+    [start, stop).
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        A sampled spectrum (multiplicities 1).
+    start, stop : int
+        Mode range (1-based start, exclusive stop).
+
+    Returns
+    -------
+    (float, float)
+        C and alpha.
+    """
     index = np.cumsum(spectrum.multiplicity) - (spectrum.multiplicity - 1) / 2
     use = (index >= start) & (index < stop)
     if use.sum() < 4:
@@ -168,6 +182,18 @@ def compress(spectrum: Spectrum, keep: int = 256, rtol: float = 0.01) -> Spectru
 
     A bin's eigenvalue is its multiplicity-weighted mean and its power the sum, so the trace
     and every target's power are kept exactly; the learning curves change by O(rtol).
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+    keep : int
+        Leading eigenspaces kept as they are.
+    rtol : float
+        Relative width of a bin.
+
+    Returns
+    -------
+    Spectrum
     """
     lam, mult = spectrum.eigenvalues, spectrum.multiplicity
     if len(lam) <= keep:

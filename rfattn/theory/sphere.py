@@ -31,7 +31,19 @@ from .curves import Spectrum
 
 
 def multiplicity(D: int, l: int) -> int:
-    """Number of spherical harmonics of degree l on :math:`S^{D-1}`."""
+    """Number :math:`N(D, l)` of spherical harmonics of degree l on :math:`S^{D-1}`.
+
+    Parameters
+    ----------
+    D : int
+        Ambient dimension, >= 2.
+    l : int
+        Degree, >= 0.
+
+    Returns
+    -------
+    int
+    """
     if l == 0:
         return 1
     if D == 2:
@@ -56,7 +68,22 @@ def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
 
 def legendre(D: int, l: int, t: np.ndarray) -> np.ndarray:
     """:math:`P_{l,D}(t)`, the Legendre polynomial of dimension D, normalized to 1 at t = 1
-    (Gegenbauer :math:`C_l^{(D-2)/2}/C_l^{(D-2)/2}(1)`; Chebyshev :math:`T_l` for D = 2)."""
+    (Gegenbauer :math:`C_l^{(D-2)/2}/C_l^{(D-2)/2}(1)`; Chebyshev :math:`T_l` for D = 2).
+
+    Parameters
+    ----------
+    D : int
+        Ambient dimension (the sphere :math:`S^{D-1}`), >= 2.
+    l : int
+        Degree, >= 0.
+    t : ndarray
+        Points in [-1, 1].
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``t``.
+    """
     t = np.asarray(t, dtype=np.float64)
     return legendre_table(D, l + 1, t)[l].reshape(t.shape)
 
@@ -94,11 +121,28 @@ def funk_hecke(kernel: Callable[[np.ndarray], np.ndarray], D: int, degrees: int,
 
 def sphere_spectrum(kernel: Callable[[np.ndarray], np.ndarray], D: int, degrees: int,
                     targets: dict | None = None, points: int = 400) -> Spectrum:
-    """The exact :class:`~rfattn.theory.curves.Spectrum` of a dot-product kernel on
-    :math:`S^{D-1}`, eigenspaces sorted by eigenvalue (degrees whose eigenvalue vanishes, such
-    as the odd degrees of an even kernel, are left out).
+    r"""The exact spectrum of a dot-product kernel :math:`k(\langle x, x'\rangle)` on
+    :math:`S^{D-1}` under the uniform measure (Funk-Hecke, :func:`funk_hecke`).
 
-    ``targets`` maps a name to the target's power per degree, (degrees,).
+    Eigenspaces are sorted by eigenvalue; degrees whose eigenvalue vanishes (such as the odd
+    degrees of an even kernel) are left out.
+
+    Parameters
+    ----------
+    kernel : callable
+        :math:`t \mapsto k(t)` on [-1, 1], vectorized over a numpy array.
+    D : int
+        Ambient dimension.
+    degrees : int
+        Degrees 0 .. degrees - 1.
+    targets : dict of str to array_like, optional
+        Each target's power per mode of each degree, (degrees,).
+    points : int
+        Gauss-Jacobi quadrature nodes.
+
+    Returns
+    -------
+    Spectrum
     """
     mu, mult = funk_hecke(kernel, D, degrees, points)
     keep = mu > 1e-14 * np.abs(mu).max()

@@ -1,0 +1,56 @@
+"""MkDocs hooks of the documentation site (mkdocs.yml: ``hooks``).
+
+- The demos (``demos/*.py``, rendered and executed by mkdocs-jupyter) and the committed quick
+  figures (``figures/*.png``) join the site without being copied into ``docs/``.
+- ``<!-- claims: STUDY -->`` in a page becomes the table of that study's claims, read from
+  ``figures/claims.json`` (written by ``make repro``): the verdicts are never retyped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = re.compile(r"<!--\s*claims:\s*(\w+)\s*-->")
+
+
+@event_priority(100)  # before mkdocs-jupyter looks for the notebooks among the files
+def on_files(files, config):
+    for folder, pattern in (("demos", "[0-9][0-9]_*.py"), ("figures", "*.png")):
+        for path in sorted((ROOT / folder).glob(pattern)):
+            # a real file whose source folder is the repository (mkdocs-jupyter reads it there)
+            files.append(File(f"{folder}/{path.name}", src_dir=str(ROOT),
+                              dest_dir=config["site_dir"],
+                              use_directory_urls=config["use_directory_urls"]))
+    return files
+
+
+def _number(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def claims_table(study: str, claims_file: Path = ROOT / "figures" / "claims.json") -> str:
+    """The markdown table of ``study``'s claims: statement, measured value, verdict, details."""
+    claims = [c for c in json.loads(claims_file.read_text()) if c["study"] == study]
+    if not claims:
+        raise ValueError(f"figures/claims.json has no claims of study {study!r}; "
+                         f"run `make repro`")
+    lines = ["| claim | statement | measured | verdict | details |", "|---|---|---|---|---|"]
+    for c in claims:
+        verdict = "pass" if c["verdict"] == "pass" else f"**{c['verdict']}**"
+        measured = f"{_number(c['value'])} {c['comparison']} {_number(c['threshold'])}"
+        cells = [f"`{c['id']}`", c["statement"], measured, verdict, c.get("details", "")]
+        lines.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ")
+                                         for x in cells) + " |")
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown, page, config, files):
+    return MARK.sub(lambda m: claims_table(m.group(1)), markdown)
