@@ -18,11 +18,6 @@ class ConfigError(ValueError):
     Raised before any work, with one line that names the parameter, its allowed range and the
     value given (for example ``n must be an integer >= 1 (got 0)``). The study entry points print
     that line and exit with status 2.
-
-    Parameters
-    ----------
-    message : str
-        The one-line explanation.
     """
 
 
