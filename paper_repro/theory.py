@@ -2,8 +2,9 @@
 
 Predictions of :mod:`rfattn.theory` (``python -m sims.theory``) beside the RFA simulations
 (``conf/experiment/rfa{,_similarity}_<scale>.yaml``, shared with the rfa study: finished jobs
-are reused), a double-descent sweep and the NTK on the sphere. Configs:
-``conf/experiment/theory_{rfa_curves,double_descent,sphere}_{quick,full}.yaml``.
+are reused), a double-descent sweep, the NTK on the sphere and wide networks trained on it.
+Configs: ``conf/experiment/theory_{rfa_curves,double_descent,sphere,sphere_networks}_{quick,full}
+.yaml``.
 
 Tolerances [ours, set before measuring]: a prediction agrees with a simulation when it lies
 within 15% of the seed-mean simulated test error or within 1e-3 of it, whichever is larger;
@@ -29,7 +30,7 @@ PAPER = ("Simon, Dickens, Karkada, DeWeese (2023), The Eigenlearning Framework, 
          "Bordelon, Pehlevan (2021), Nat. Commun.; Bach (2024), SIAM J. Math. Data Sci.; "
          "simulations of Fu, Guo, Bai, Mei (2023), arXiv 2307.11353")
 SWEEPS = (("rfa", "rfa"), ("rfa", "rfa_similarity"), "theory_rfa_curves",
-          "theory_double_descent", "theory_sphere")
+          "theory_double_descent", "theory_sphere", "theory_sphere_networks")
 RELATIVE, ABSOLUTE = 0.15, 1e-3  # agreement: |predicted - measured| <= max(15%, 1e-3)
 FACTOR = 1.5  # agreement of the n for error 0.5
 PERMUTATION_INVARIANT = ("single_key", "query_key", "similarity")
@@ -309,6 +310,50 @@ def sphere(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
               "(tests/theory/test_curves.py)")]
 
 
+def sphere_networks(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
+    """Wide networks trained by gradient descent against ridgeless kernel regression with
+    their analytic NTK (same samples, same seeds) and against the predicted learning curve."""
+    sp = rows[rows.sweep == "theory_sphere_networks"]
+    nets = sp[sp.analysis == "network"]
+    runs = sorted(nets.run.unique())
+    kernel = sp[(sp.analysis == "simulation") & (sp.ridge == 0.0)]
+    paired = kernel[kernel.run.isin(runs)].groupby("n").value.mean()
+    measured = nets.groupby("n").value.agg(["mean", "std"])
+    theory = sp[(sp.analysis == "theory") & (sp.ridge == 0.0)].set_index("n").value
+    every = kernel.groupby("n").value.agg(["mean", "std"])
+    D, depth = int(sp.D.iloc[0]), int(sp.depth.iloc[0])
+    width, steps, lr = (int(nets.width.iloc[0]), int(nets.steps.iloc[0]),
+                        float(nets.lr.iloc[0]))
+    set_style()
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    ax.plot(theory.index, theory.values, color="black", **PREDICTED,
+            label="predicted (eigenlearning, exact spectrum)")
+    ax.errorbar(every.index, every["mean"], yerr=every["std"], marker="o", ms=4,
+                color="tab:blue", label="kernel regression with the NTK (t = inf)")
+    ax.errorbar(measured.index, measured["mean"], yerr=measured["std"], marker="s", ms=5,
+                color="tab:red", ls="none",
+                label=f"trained networks, width {width}, t = {steps * lr:g}")
+    ax.set(xscale="log", yscale="log", xlabel="n", ylabel="test MSE",
+           title=f"wide networks against their NTK on S^{D - 1}, depth {depth}")
+    ax.legend(fontsize=7)
+    name = figure_name_for(sp.astype({"D": int, "depth": int}), STUDY, "ntk_networks_sphere",
+                           "D", "depth")
+    save_figure(fig, figures_dir / name)
+    ratio = measured["mean"] / paired.reindex(measured.index)
+    to_theory = theory.reindex(measured.index) / paired.reindex(measured.index)
+    return [Claim(
+        "ntk-trained-networks-match-kernel-regression", STUDY,
+        "Jacot, Gabriel, Hongler (2018), Neural Tangent Kernel, NeurIPS",
+        "wide networks trained by gradient descent (centred at initialization) reach the test "
+        "error of ridgeless kernel regression with their analytic NTK within 15% at every "
+        "trained n (share of n; same samples and seeds)",
+        float((np.abs(ratio - 1) <= RELATIVE).mean()), 1.0, ">=", name,
+        "network/kernel regression by n: " + ", ".join(f"{n:g}: {v:.2f}"
+                                                      for n, v in ratio.items())
+        + f"; width {width}, {steps} steps of lr {lr:g}, {len(runs)} seeds. Predicted/kernel "
+        "regression at those n: " + ", ".join(f"{n:g}: {v:.2f}" for n, v in to_theory.items()))]
+
+
 def _degree_blocks(eigenvalues: np.ndarray) -> list[int]:
     """Sizes of the runs of equal eigenvalues (the eigenspaces of an exact spectrum)."""
     edges = np.flatnonzero(~np.isclose(eigenvalues[1:], eigenvalues[:-1], rtol=1e-9)) + 1
@@ -320,5 +365,5 @@ def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",
               overrides: list[str] | None = None) -> list[Claim]:
     """Run (or reuse) the sweeps, then draw the figures and measure the claims."""
     return reproduce_steps(STUDY, SWEEPS, (agreement, n_half, learnability, double_descent,
-                                           sphere), scale, out_root, figures_dir, launcher,
-                           overrides)
+                                           sphere, sphere_networks), scale, out_root,
+                           figures_dir, launcher, overrides)

@@ -14,7 +14,9 @@ r"""Theory study jobs: learning-curve predictions for the lab's simulations.
 - ``sphere``: the NTK of a fully connected network on :math:`S^{D-1}`: its exact spectrum
   (Funk-Hecke, :mod:`rfattn.theory.sphere`) against the sampled one, and the learning curve of
   kernel regression with it (ridgeless, gradient flow at t = infinity) predicted and simulated
-  on a target of known power per degree.
+  on a target of known power per degree; with ``network_width > 0``, also wide networks of
+  that architecture trained by gradient descent on the same samples (centred,
+  :math:`f(x;\theta) - f(x;\theta_0)`, so that their NTK limit is kernel regression from zero).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import ConfigError, boolean, choice, fits_in_memory, positive_int, real
+from ..core.checks import (ConfigError, DivergenceError, boolean, choice, fits_in_memory,
+                           nonnegative_int, positive_int, real)
 from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from ..linalg.ridge import prefix_ridge_paths
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
+from ..ntk.networks import FullyConnected
 from ..rfa.features import RandomFeatureAttention
 from ..rfa.kernels import rfa_relu_kernel
 from ..rfa.sampling import TOKEN_DISTRIBUTIONS, sample_tokens
@@ -162,6 +166,11 @@ class SphereSettings(TheorySettings):
     target_power: tuple[float, ...]
     n_test: int
     seeds: int
+    network_width: int
+    network_steps: int
+    network_lr: float
+    network_n_max: int
+    network_seeds: int
 
     def __post_init__(self):
         super().__post_init__()
@@ -189,6 +198,20 @@ class SphereSettings(TheorySettings):
             real(f"target_power[{i}]", p, low=0.0, high=1e6)
         positive_int("n_test", self.n_test)
         positive_int("seeds", self.seeds)
+        nonnegative_int("network_width", self.network_width)
+        positive_int("network_steps", self.network_steps)
+        real("network_lr", self.network_lr, low=0.0, high=100.0, low_open=True)
+        positive_int("network_n_max", self.network_n_max)
+        if nonnegative_int("network_seeds", self.network_seeds) > self.seeds:
+            raise ConfigError(f"network_seeds must be <= seeds = {self.seeds} (got "
+                              f"{self.network_seeds})")
+
+    @property
+    def network_sizes(self) -> tuple[int, ...]:
+        """The n of ``n_grid`` at which networks are trained (none without a width)."""
+        if not self.network_width or not self.network_seeds:
+            return ()
+        return tuple(n for n in self.n_grid if n <= self.network_n_max)
 
     def kernel(self, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
         return fc_kernels(x1, x2, depth=self.depth, activation=self.activation,
@@ -253,6 +276,9 @@ def estimate_seconds(s: TheorySettings) -> float:
         seconds += s.seeds * 10 * (s.n_grid[-1] + s.n_test) * (s.model.M * (s.d + 1)) ** 2 / 1e10
     if s.kind == "sphere":
         seconds += s.seeds * s.n_grid[-1] ** 3 * len(s.ridges) * len(s.n_grid) / 1e10
+        width2 = s.network_width * (s.network_width if s.depth > 2 else 1)
+        seconds += s.network_seeds * sum(s.network_steps * (2e-4 + 1e-8 * n * width2)
+                                         for n in s.network_sizes)
     return 1.0 + seconds
 
 
@@ -451,8 +477,41 @@ def _sphere(s: SphereSettings) -> list[dict]:
                 pred = Kt[:, :n] @ torch.linalg.lstsq(A, ys[:n]).solution
                 rows.append({"analysis": "simulation", "run": run, "n": n, "ridge": r,
                              "metric": "test_error", "value": float(((pred - yt) ** 2).mean())})
+        if run < s.network_seeds:
+            for n in s.network_sizes:
+                error = _trained_network_error(s, xs[:n], ys[:n], xt, yt, run)
+                rows.append({"analysis": "network", "run": run, "n": n, "ridge": 0.0,
+                             "metric": "test_error", "value": error,
+                             "width": s.network_width, "steps": s.network_steps,
+                             "lr": s.network_lr})
     return [{"D": s.D, "depth": s.depth, "activation": s.activation, "n_sample": s.n_sample,
              **row} for row in rows]
+
+
+def _trained_network_error(s: SphereSettings, x, y, xt, yt, run: int) -> float:
+    r"""Test MSE of the centred network :math:`f(x;\theta) - f(x;\theta_0)` after
+    ``network_steps`` of full-batch gradient descent on :math:`\frac{1}{2n}\sum (f - y)^2`.
+
+    Its NTK limit is kernel regression with the analytic NTK started from zero output: at
+    large width and time it tends to the ridgeless simulation on the same samples.
+    """
+    net = FullyConnected(s.D, s.network_width, s.depth, activation=s.activation,
+                         w_std=s.w_std, b_std=s.beta,
+                         generator=generator(s.seed, "theory", "sphere-network", run, len(x)),
+                         dtype=s.torch_dtype).to(s.torch_device)
+    with torch.no_grad():
+        f0_train, f0_test = net(x)[:, 0].clone(), net(xt)[:, 0].clone()
+    opt = torch.optim.SGD(net.parameters(), lr=s.network_lr)
+    for step in range(1, s.network_steps + 1):
+        opt.zero_grad()
+        loss = 0.5 * ((net(x)[:, 0] - f0_train - y) ** 2).mean()
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"network_lr={s.network_lr} makes gradient descent diverge "
+                                  f"(the loss is not finite at step {step}); lower network_lr")
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(((net(xt)[:, 0] - f0_test - yt) ** 2).mean())
 
 
 JOBS = {"rfa_curves": _rfa_curves, "double_descent": _double_descent, "sphere": _sphere}

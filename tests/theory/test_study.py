@@ -92,6 +92,20 @@ def test_sphere_exact_spectrum_and_ridge_learning_curve():
     assert theory[(0.0, 256)] < sim[(0.0, 256)]
 
 
+def test_wide_trained_networks_reach_kernel_regression_with_their_ntk():
+    # one hidden layer on S^2, target of degrees 1 and 2: the centred network trained to
+    # t = 8000 is ridgeless kernel regression with the analytic NTK on the same samples
+    rows = job("kind=sphere", "depth=2", "degrees=60", "quadrature_points=240", "n_sample=300",
+               "n_grid=[8,16]", "n_test=400", "seeds=2", "ridges=[0.0]",
+               "target_power=[0.0,0.6,0.4]", "network_width=8192", "network_steps=2000",
+               "network_lr=4.0", "network_n_max=16", "network_seeds=2")
+    nets = rows[rows.analysis == "network"]
+    kernel = rows[rows.analysis == "simulation"]
+    assert len(nets) == 4
+    ratio = nets.groupby("n").value.mean() / kernel.groupby("n").value.mean()
+    assert ((ratio - 1).abs() < 0.15).all(), ratio.to_dict()
+
+
 @pytest.mark.parametrize("override,message", [
     ("kind=spectra", "kind must be one of"),
     ("n_sample=100", "n_sample must be >= 2 max"),
@@ -113,6 +127,9 @@ def test_bad_rfa_curve_settings_are_named(override, message):
     ("ridges=[]", "ridges must list at least one"),
     ("D=1", "D must be >= 2"),
     ("target_power=[0.1,-1]", r"target_power\[1\] must"),
+    ("network_width=-1", "network_width must be"),
+    ("network_lr=0", r"network_lr must lie in \(0, 100\]"),
+    ("network_seeds=9", "network_seeds must be <= seeds"),
 ])
 def test_bad_sphere_settings_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
