@@ -140,7 +140,7 @@ def test_main_job_at_tiny_size_rfa_and_theory(tmp_path):
     figs, report = main_job(tmp_path, "rfa theory", "joblib", "n_grid=[32,64,128]",
                             "n_val=40", "n_test=60", "ridge.num=5", "d=3", "N=3", "model.M=8",
                             "seed=0", "n_sample=512", "mc_heads=64", "seeds=2",
-                            "network_width=256", "network_steps=50")
+                            "network_width=256", "network_steps=50", "network_seeds=1")
     rfa_figs = {f for f in figs if f.startswith("rfa_")}
     assert len(rfa_figs) == 5 and "rfa_bias_scan_d3_N3_M8.png" in figs
     assert "rfa-beats-rfmlp" in report and "heads-approach-kernel" in report
