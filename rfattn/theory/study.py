@@ -202,7 +202,8 @@ class SphereSettings(TheorySettings):
         positive_int("network_steps", self.network_steps)
         real("network_lr", self.network_lr, low=0.0, high=100.0, low_open=True)
         positive_int("network_n_max", self.network_n_max)
-        if nonnegative_int("network_seeds", self.network_seeds) > self.seeds:
+        nonnegative_int("network_seeds", self.network_seeds)
+        if self.network_width and self.network_seeds > self.seeds:
             raise ConfigError(f"network_seeds must be <= seeds = {self.seeds} (got "
                               f"{self.network_seeds})")
 

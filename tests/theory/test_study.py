@@ -129,11 +129,17 @@ def test_bad_rfa_curve_settings_are_named(override, message):
     ("target_power=[0.1,-1]", r"target_power\[1\] must"),
     ("network_width=-1", "network_width must be"),
     ("network_lr=0", r"network_lr must lie in \(0, 100\]"),
-    ("network_seeds=9", "network_seeds must be <= seeds"),
+    ("network_seeds=-1", "network_seeds must be"),
 ])
 def test_bad_sphere_settings_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         validate(job_config(compose("theory", ["kind=sphere", override])))
+
+
+def test_network_seeds_matter_only_with_networks():
+    validate(job_config(compose("theory", ["kind=sphere", "seeds=2"])))  # width 0: no networks
+    with pytest.raises(ConfigError, match="network_seeds must be <= seeds = 2"):
+        validate(job_config(compose("theory", ["kind=sphere", "seeds=2", "network_width=64"])))
 
 
 def test_gram_and_targets_are_float64_theory_checks():
