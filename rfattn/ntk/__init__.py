@@ -6,6 +6,7 @@ Public surface::
     fc_kernels                                  # analytic NNGP / NTK of fully connected nets
     EmpiricalNTK, empirical_ntk, monte_carlo_ntk  # torch.func empirical NTK, tiled
     FullyConnected, ValueOnlyAttention          # finite networks with those limits
+    train_full_batch                            # gradient descent on the squared loss
     gradient_flow, gaussian_quantiles           # closed-form training dynamics (squared loss)
     random_features                             # universal random features (SNNK)
     run_ntk_job                                 # the study job
@@ -18,10 +19,10 @@ module, whose NTK is the RFA feature Gram matrix and, as M grows, the infinite-h
 from . import random_features
 from .analytic import fc_kernels
 from .empirical import EmpiricalNTK, empirical_ntk, monte_carlo_ntk
-from .networks import FullyConnected, ValueOnlyAttention
+from .networks import FullyConnected, ValueOnlyAttention, train_full_batch
 from .regression import gaussian_quantiles, gradient_flow
 from .study import run_ntk_job
 
 __all__ = ["EmpiricalNTK", "FullyConnected", "ValueOnlyAttention", "empirical_ntk",
            "fc_kernels", "gaussian_quantiles", "gradient_flow", "monte_carlo_ntk",
-           "random_features", "run_ntk_job"]
+           "random_features", "run_ntk_job", "train_full_batch"]

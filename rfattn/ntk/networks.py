@@ -18,7 +18,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..core.checks import choice, nonnegative, positive_int
+from ..core.checks import DivergenceError, choice, nonnegative, positive_int
+from ..core.runtime import progress
 from ..rfa.features import RandomFeatureAttention
 from .analytic import PARAMETERIZATIONS
 
@@ -114,3 +115,44 @@ class ValueOnlyAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         phi = RandomFeatureAttention(self.W, self.activation).block_features(x[:, 0], x[:, 1:])
         return (phi @ self.values)[:, None]
+
+
+def train_full_batch(net: nn.Module, x: Tensor, y: Tensor, steps: int, lr: float,
+                     centre: Tensor | None = None, record=None, lr_name: str = "lr") -> None:
+    r"""Full-batch gradient descent on :math:`\frac{1}{2n}\sum_i (f(x_i) - y_i)^2`, in place.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A network with one output, (n, 1) for inputs (n, ...).
+    x, y : Tensor
+        Inputs (n, ...) and targets (n,).
+    steps : int
+        Gradient steps (time t = steps x lr).
+    lr : float
+        Learning rate.
+    centre : Tensor, optional
+        Subtracted from the outputs, (n,): the network's outputs at initialization train the
+        centred network :math:`f(x;\theta) - f(x;\theta_0)`.
+    record : callable, optional
+        ``record(step)`` after each step.
+    lr_name : str
+        The setting named when the loss stops being finite.
+
+    Returns
+    -------
+    None
+        Raises :class:`~rfattn.core.checks.DivergenceError` naming ``lr_name`` on divergence.
+    """
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    for step in progress(range(1, steps + 1), "gradient descent"):
+        opt.zero_grad()
+        out = net(x)[:, 0] if centre is None else net(x)[:, 0] - centre
+        loss = 0.5 * ((out - y) ** 2).mean()
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"{lr_name}={lr} makes gradient descent diverge (the loss is "
+                                  f"not finite at step {step}); lower {lr_name}")
+        loss.backward()
+        opt.step()
+        if record is not None:
+            record(step)

@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, DivergenceError, choice, fits_in_memory, positive_int,
+from ..core.checks import (ConfigError, choice, fits_in_memory, positive_int,
                            positive_ints, real, sequence)
-from ..core.runtime import available_memory, generator, get_logger, progress
+from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from . import random_features
 from .analytic import ACTIVATIONS, Kernels, fc_kernels
 from .empirical import EmpiricalNTK
-from .networks import FullyConnected
+from .networks import FullyConnected, train_full_batch
 from .regression import gaussian_quantiles, gradient_flow
 
 KINDS = ("kernel_drift", "gaussian_limit", "mode_decay", "width_convergence", "random_features")
@@ -253,20 +253,6 @@ def circle(points: int, dtype=torch.float64, device="cpu") -> tuple[np.ndarray, 
     return g, torch.tensor(np.stack([np.cos(g), np.sin(g)], 1), dtype=dtype, device=device)
 
 
-def _train(net, x, y, steps, lr, record=None):
-    """Full-batch gradient descent on (1/2N) sum (f - y)^2; ``record(step)`` after each step."""
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
-    for step in progress(range(1, steps + 1), "gradient descent"):
-        opt.zero_grad()
-        loss = 0.5 * ((net(x)[:, 0] - y) ** 2).mean()
-        if not torch.isfinite(loss):
-            raise DivergenceError(f"lr={lr} makes gradient descent diverge (the loss is not "
-                                  f"finite at step {step}); lower lr")
-        loss.backward()
-        opt.step()
-        if record is not None:
-            record(step)
-
 
 def _kernel_drift(s: KernelDriftSettings) -> list[dict]:
     g, xc = circle(s.angles, s.torch_dtype, s.torch_device)
@@ -276,7 +262,7 @@ def _kernel_drift(s: KernelDriftSettings) -> list[dict]:
                      dtype=torch.float64).to(s.torch_device, s.torch_dtype)
     rows = [{"phase": "init", "angle": a, "value": float(v)}
             for a, v in zip(g, EmpiricalNTK(net)(x0, xc)[0])]
-    _train(net, xt, xt[:, 0] * xt[:, 1], s.steps, s.lr)
+    train_full_batch(net, xt, xt[:, 0] * xt[:, 1], s.steps, s.lr)
     rows += [{"phase": "trained", "angle": a, "value": float(v)}
              for a, v in zip(g, EmpiricalNTK(net)(x0, xc)[0])]
     rows += [{"phase": "limit", "angle": a, "value": float(v)}
@@ -290,7 +276,7 @@ def _gaussian_limit(s: GaussianLimitSettings) -> list[dict]:
     x = torch.stack([ang.cos(), ang.sin()], 1)
     y = x[:, 0] * x[:, 1] * 2
     net = s.network(2, "fig2", s.width)
-    _train(net, x, y, s.steps, s.lr)
+    train_full_batch(net, x, y, s.steps, s.lr)
     with torch.no_grad():
         out = net(xc)[:, 0]
     rows = [{"phase": "network", "angle": a, "metric": "output", "value": float(v)}
@@ -341,7 +327,7 @@ def _mode_decay(s: ModeDecaySettings) -> list[dict]:
                      {"phase": "theory", "t": t, "metric": "error",
                       "value": -0.5 * math.exp(-lam2 * t)}])
 
-    _train(net, x, y, s.steps, s.lr, record)
+    train_full_batch(net, x, y, s.steps, s.lr, record=record)
     return rows
 
 

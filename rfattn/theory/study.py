@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, DivergenceError, boolean, choice, fits_in_memory,
+from ..core.checks import (ConfigError, boolean, choice, fits_in_memory,
                            nonnegative_int, positive_int, real)
 from ..core.runtime import available_memory, generator, get_logger
 from ..core.settings import RunSettings, settings_from
 from ..linalg.ridge import prefix_ridge_paths
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
-from ..ntk.networks import FullyConnected
+from ..ntk.networks import FullyConnected, train_full_batch
 from ..rfa.features import RandomFeatureAttention
 from ..rfa.kernels import rfa_relu_kernel
 from ..rfa.sampling import TOKEN_DISTRIBUTIONS, sample_tokens
@@ -502,15 +502,8 @@ def _trained_network_error(s: SphereSettings, x, y, xt, yt, run: int) -> float:
                          dtype=s.torch_dtype).to(s.torch_device)
     with torch.no_grad():
         f0_train, f0_test = net(x)[:, 0].clone(), net(xt)[:, 0].clone()
-    opt = torch.optim.SGD(net.parameters(), lr=s.network_lr)
-    for step in range(1, s.network_steps + 1):
-        opt.zero_grad()
-        loss = 0.5 * ((net(x)[:, 0] - f0_train - y) ** 2).mean()
-        if not torch.isfinite(loss):
-            raise DivergenceError(f"network_lr={s.network_lr} makes gradient descent diverge "
-                                  f"(the loss is not finite at step {step}); lower network_lr")
-        loss.backward()
-        opt.step()
+    train_full_batch(net, x, y, s.network_steps, s.network_lr, centre=f0_train,
+                     lr_name="network_lr")
     with torch.no_grad():
         return float(((net(xt)[:, 0] - f0_test - yt) ** 2).mean())
 

@@ -3,11 +3,12 @@ LAPACK wrappers and quadrature (the nuclear solver, the targets), with the oldes
 pandas the package admits. Slow (a virtual environment and an install); ``.ci/run`` runs it."""
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .helpers import sh
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ["tests/svm/test_frobenius.py", "tests/svm/test_nuclear.py", "tests/rfa/test_targets.py",
@@ -18,12 +19,6 @@ def lower_bound(package: str) -> str:
     """The ``>=`` bound of ``package`` in pyproject.toml."""
     text = (ROOT / "pyproject.toml").read_text()
     return re.search(rf'"{package}>=([0-9.]+)', text).group(1)
-
-
-def sh(*cmd, **kwargs):
-    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
-    assert out.returncode == 0, f"{cmd}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out
 
 
 @pytest.mark.slow

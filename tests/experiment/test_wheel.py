@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import sh
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "rfa": ["+experiment=rfa_quick", "model=rfa,rfmlp", "target=query_key", "target.degree=1",
@@ -23,12 +25,6 @@ TINY = {
     "theory": ["kind=sphere", "degrees=50", "quadrature_points=200", "n_sample=100",
                "n_grid=[8,16]", "n_test=50", "seeds=2", "seed=0,1"],
 }
-
-
-def sh(*cmd, **kwargs):
-    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
-    assert out.returncode == 0, f"{cmd}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-    return out
 
 
 @pytest.mark.slow
