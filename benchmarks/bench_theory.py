@@ -65,8 +65,9 @@ def simulation(device: str, scale: str, out) -> None:
 
 
 def theory(device: str, scale: str, out) -> None:
-    from rfattn.theory.study import rfa_curve_rows, rfa_spectra, validate
-    settings = [validate(job_config(compose("theory", [
+    from rfattn.theory.rfa_jobs import rfa_curve_rows, rfa_spectra
+    from rfattn.theory.study import STUDY
+    settings = [STUDY.validate(job_config(compose("theory", [
         f"+experiment=theory_rfa_curves_{scale}", f"model={m}", f"device={device}"])))
         for m in MODELS]
     start = time.perf_counter()
@@ -84,11 +85,11 @@ def gram8192(device: str, scale: str, out) -> None:
     from rfattn.core import generator, resolve_device
     from rfattn.rfa import rfa_relu_kernel, sample_tokens
     from rfattn.theory import sampled_spectrum
-    from rfattn.theory.study import validate
-    s = validate(job_config(compose("theory", [f"device={device}"])))
+    from rfattn.theory.study import STUDY
+    s = STUDY.validate(job_config(compose("theory", [f"device={device}"])))
     dev = resolve_device(device)
     x0, X = sample_tokens(8192, 4, 4, generator(0, "bench", "theory"), device=dev)
-    targets = {t.label: t(x0, X) for t in (s.target(spec) for spec in s.targets)}
+    targets = {t.label: t(x0, X) for t in (s.build_target(spec) for spec in s.targets)}
     base = _rss_mb()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

@@ -64,11 +64,12 @@ def run(*command):
 # %% [markdown]
 # ## Check, then run
 #
-# `rfattn.experiment.check` composes every job of the sweep, validates its settings and
-# estimates its memory and time, before anything runs: a bad value is named in one line.
+# `rfattn-check` (`python -m sims.check`) composes every job of the sweep, validates its
+# settings and estimates its memory and time, before anything runs: a bad value is named in
+# one line.
 
 # %%
-print(run("rfattn.experiment.check", "rfa", "-m", "--quiet", *OVERRIDES).strip())
+print(run("sims.check", "rfa", "-m", "--quiet", *OVERRIDES).strip())
 log = run("sims.rfa", "-m", *OVERRIDES)
 print(log.strip().splitlines()[-1])
 jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())

@@ -4,12 +4,12 @@ Console script: ``rfattn-lowrank``.
 """
 
 from rfattn.experiment.hydra_app import main
-from rfattn.lowrank.study import run_lowrank_job
+from rfattn.lowrank.study import STUDY
 
 
 def cli() -> None:
     """``rfattn-lowrank`` (the same as ``python -m sims.lowrank``)."""
-    main("lowrank", run_lowrank_job)
+    main(STUDY)
 
 
 if __name__ == "__main__":

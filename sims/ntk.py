@@ -4,12 +4,12 @@ Console script: ``rfattn-ntk``.
 """
 
 from rfattn.experiment.hydra_app import main
-from rfattn.ntk.study import run_ntk_job
+from rfattn.ntk.study import STUDY
 
 
 def cli() -> None:
     """``rfattn-ntk`` (the same as ``python -m sims.ntk``)."""
-    main("ntk", run_ntk_job)
+    main(STUDY)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ Console script: ``rfattn-rfa``.
 """
 
 from rfattn.experiment.hydra_app import main
-from rfattn.rfa.study import run_rfa_job
+from rfattn.rfa.study import STUDY
 
 
 def cli() -> None:
     """``rfattn-rfa`` (the same as ``python -m sims.rfa``)."""
-    main("rfa", run_rfa_job)
+    main(STUDY)
 
 
 if __name__ == "__main__":

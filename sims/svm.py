@@ -4,12 +4,12 @@ Console script: ``rfattn-svm``.
 """
 
 from rfattn.experiment.hydra_app import main
-from rfattn.svm.study import run_svm_job
+from rfattn.svm.study import STUDY
 
 
 def cli() -> None:
     """``rfattn-svm`` (the same as ``python -m sims.svm``)."""
-    main("svm", run_svm_job)
+    main(STUDY)
 
 
 if __name__ == "__main__":

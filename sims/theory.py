@@ -4,12 +4,12 @@ Console script: ``rfattn-theory``.
 """
 
 from rfattn.experiment.hydra_app import main
-from rfattn.theory.study import run_theory_job
+from rfattn.theory.study import STUDY
 
 
 def cli() -> None:
     """``rfattn-theory`` (the same as ``python -m sims.theory``)."""
-    main("theory", run_theory_job)
+    main(STUDY)
 
 
 if __name__ == "__main__":

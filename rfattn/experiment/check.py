@@ -5,7 +5,8 @@ each (the same ``ConfigError`` as the job would raise), estimates each job's mem
 and the sweep's total, and says which jobs are already done (they will be skipped: resume).
 It exits with status 2 at the first invalid job, before anything is written, and with 0
 otherwise. The same checks run inside every study before Hydra launches its jobs (the
-``Preflight`` callback), whatever the launcher: local, joblib or SLURM.
+``Preflight`` callback), whatever the launcher: local, joblib or SLURM. The console script
+(``sims.check``) hands :func:`main` the studies it knows.
 
     rfattn-check rfa -m +experiment=rfa_quick hydra.sweep.dir=outputs/my_sweep
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ..core.checks import ConfigError
-from .hydra_app import STUDIES, compose, plan, study_module, sweep_overrides
+from ..core.study import Study
+from .hydra_app import compose, plan, sweep_overrides
 
 
 def split_overrides(study: str, overrides: list[str], multirun: bool):
@@ -54,22 +57,36 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(studies: Mapping[str, Study], argv: list[str] | None = None) -> int:
+    """``rfattn-check``: check a run or sweep of one of ``studies`` (module docstring).
+
+    Parameters
+    ----------
+    studies : Mapping[str, Study]
+        The studies by name.
+    argv : list of str, optional
+        The command line (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 when every job is valid, 2 at the first invalid one.
+    """
     parser = argparse.ArgumentParser(prog="rfattn-check", description=__doc__.splitlines()[0])
-    parser.add_argument("study", choices=STUDIES)
+    parser.add_argument("study", choices=list(studies))
     parser.add_argument("-m", "--multirun", action="store_true", help="check a sweep")
     parser.add_argument("--quiet", action="store_true", help="print the totals only")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for the run")
     args = parser.parse_intermixed_args(argv)
+    study = studies[args.study]
     try:
         job_overrides, hydra_overrides = split_overrides(args.study, args.overrides,
                                                          args.multirun)
-        jobs = plan(args.study, job_overrides, args.multirun, hydra_overrides)
+        jobs = plan(study, job_overrides, args.multirun, hydra_overrides)
     except ConfigError as err:
         print(f"rfattn-check: {err}", file=sys.stderr)
         return 2
-    study = study_module(args.study)
-    seconds = [study.estimate_seconds(job.settings) for job in jobs]
+    seconds = [job.settings.estimate_seconds() for job in jobs]
     todo = [(job, s) for job, s in zip(jobs, seconds) if not job.done]
     if not args.quiet:
         width = max(len(",".join(job.overrides) or "(defaults)") for job in jobs)
@@ -84,7 +101,3 @@ def main(argv: list[str] | None = None) -> int:
           f"largest job {_size(peak)}; time to run about {_duration(total)} on one worker "
           f"(estimates calibrated on a 2-core CPU; a GPU is faster)")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,18 +1,20 @@
 """Hydra glue: the only module of the library that imports Hydra.
 
-``sims/<study>.py`` entry points are thin: :func:`main` runs the study's task function from
-``rfattn`` (so joblib, submitit and Ray workers can import it) inside Hydra. Before Hydra
-writes anything, the :class:`Preflight` callback (``conf/hydra/default.yaml``) composes every
-job of the run or sweep and checks it: the study's validation, its memory estimate, and a job
-folder that holds another config's results. A bad value, a conflict or Ctrl-C end in one line.
+``sims/<study>.py`` entry points are thin: each hands its lens's
+:class:`~rfattn.core.study.Study` to :func:`main`, which runs the study inside Hydra (the study's
+job lives in ``rfattn``, so joblib, submitit and Ray workers can import it). Before Hydra writes
+anything, the :class:`Preflight` callback (``conf/hydra/default.yaml``) composes every job of
+the run or sweep and checks it: the study's validation, its memory estimate, and a job folder
+that holds another config's results. A bad value, a conflict or Ctrl-C end in one line. The
+harness knows no lens by name: :func:`main` registers the study it is given.
 Resolvers are registered on import.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +27,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ..core.checks import ConfigError
+from ..core.study import Study
 from .records import ROWS_FILE, FolderConflict, check_folder, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # packaged; conf/ at the repository top
 MAX_DIRNAME = 200  # bytes; most file systems allow 255
-STUDIES = ("rfa", "svm", "lowrank", "ntk", "theory")
 log = logging.getLogger(__name__)
+#: the studies of this process's entry point (:func:`main`), by config name, for the Preflight
+REGISTERED: dict[str, Study] = {}
 
 
 def _pow2(lo: int, hi: int) -> list[int]:
@@ -83,11 +87,6 @@ class PlannedJob:
     done: bool = False
 
 
-def study_module(config_name: str):
-    """The study module (``rfattn.<study>.study``) of a primary config."""
-    return importlib.import_module(f"rfattn.{config_name}.study")
-
-
 def sweep_overrides(params, task: list[str]) -> list[list[str]]:
     """The overrides of every job of a multirun: the basic sweeper's expansion of the
     experiment's ``hydra.sweeper.params`` and the command line's ``task`` overrides."""
@@ -98,7 +97,7 @@ def sweep_overrides(params, task: list[str]) -> list[list[str]]:
     return BasicSweeper.split_arguments(parsed, None)[0]
 
 
-def plan(config_name: str, job_overrides: list[list[str]], multirun: bool,
+def plan(study: Study, job_overrides: list[list[str]], multirun: bool,
          hydra_overrides: list[str] = (),
          composer: Callable[..., DictConfig] = compose) -> list[PlannedJob]:
     """Compose every job and check it before anything runs.
@@ -113,22 +112,20 @@ def plan(config_name: str, job_overrides: list[list[str]], multirun: bool,
     ConfigError
         The first bad job, named by its overrides.
     """
-    study = study_module(config_name)
     planned = []
     for overrides in job_overrides:
-        cfg = composer(config_name, [*overrides, *hydra_overrides], return_hydra_config=True)
+        cfg = composer(study.name, [*overrides, *hydra_overrides], return_hydra_config=True)
         where = cfg.hydra.sweep if multirun else cfg.hydra.run
         folder = Path(str(where.dir)) / (str(where.subdir) if multirun else "")
         config = job_config(cfg)
         label = ",".join(overrides) or "(defaults)"
         try:
-            settings = study.validate(config)
-            study.check_fits(settings)
+            settings = study.check(config)
             done = check_folder(folder, config)
         except (ConfigError, FolderConflict) as err:
             raise ConfigError(f"job {label}: {err}" if multirun else str(err)) from None
         planned.append(PlannedJob(overrides, folder, config, settings,
-                                  study.estimate_memory(settings), done))
+                                  settings.estimate_memory(), done))
     return planned
 
 
@@ -189,8 +186,12 @@ class Preflight(Callback):
 
     @staticmethod
     def _check(config: DictConfig, job_overrides, multirun: bool) -> list[PlannedJob]:
+        name = config.hydra.job.config_name
+        if name not in REGISTERED:
+            _fail(f"no study named {name!r} was given to rfattn.experiment.hydra_app.main "
+                  "in this process; start studies with their entry points (rfattn-<study>)")
         try:
-            return plan(config.hydra.job.config_name, job_overrides, multirun,
+            return plan(REGISTERED[name], job_overrides, multirun,
                         list(config.hydra.overrides.hydra), _within_app)
         except ConfigError as err:
             _fail(str(err))
@@ -211,16 +212,27 @@ def run_hydra_job(cfg: DictConfig, task: Callable[[dict], pd.DataFrame]) -> pd.D
         _fail(str(err))
 
 
-def main(config_name: str, task: Callable[[dict], pd.DataFrame]) -> None:
+def main(study: Study) -> None:
     """The entry point of a study: ``python -m sims.<study> [-m] [overrides]``.
 
-    Ctrl-C ends in one line: finished jobs are kept, and the same command resumes.
+    Parameters
+    ----------
+    study : Study
+        The lens's study; its primary config is ``conf/<study.name>.yaml``.
+
+    Ctrl-C ends in one line: finished jobs are kept, and the same command resumes. A process
+    that inherited SIGINT as ignored (a background launch without job control) gets the default
+    handling back, so that Ctrl-C reaches it.
     """
     import hydra
 
-    @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
+    REGISTERED[study.name] = study
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @hydra.main(config_path=str(CONF_DIR), config_name=study.name, version_base="1.3")
     def app(cfg: DictConfig) -> None:
-        run_hydra_job(cfg, task)
+        run_hydra_job(cfg, study.run)
 
     try:
         app()

@@ -3,7 +3,9 @@
 Layout of a job folder (a Hydra output folder, or any folder)::
 
     run.json   resolved config, its digest, package version, git revision, the environment
-               (device actually used, threads, CPU kernels, library versions), timing
+               (device actually used, threads, CPU kernels, library versions), timing, and
+               the constants a job derived from its config (``provenance``: for example a
+               custom target's normalization)
     rows.csv   tidy long-format rows: setting columns, seed, metric, value
 
 The digest identifies a job by what changes its numbers: the config without ``device`` (a
@@ -230,6 +232,8 @@ def run_job(job_dir: str | os.PathLike, config: dict,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "n_rows": len(rows),
     }
+    if rows.attrs.get("provenance"):
+        meta["provenance"] = rows.attrs["provenance"]
     atomic_write_json(run_path, meta)
     atomic_write_table(rows, rows_path)
     log.info("done in %.1fs: %d rows in %s", seconds, len(rows), rows_path)

@@ -4,8 +4,9 @@ from .blocks import block_rows
 from .kernels import arccos_angular_, gram_matrix, relu_arccos_kernel
 from .montecarlo import RunningMean
 from .ridge import (RidgePath, RidgeRegressor, SpectralRidge, check_lambdas,
-                    prefix_kernel_ridge_paths, prefix_ridge_paths)
+                    kernel_ridge_solve, prefix_kernel_ridge_paths, prefix_ridge_paths)
 
 __all__ = ["RidgePath", "RidgeRegressor", "RunningMean", "SpectralRidge", "arccos_angular_",
-           "block_rows", "check_lambdas", "gram_matrix", "prefix_kernel_ridge_paths",
+           "block_rows", "check_lambdas", "gram_matrix", "kernel_ridge_solve",
+           "prefix_kernel_ridge_paths",
            "prefix_ridge_paths", "relu_arccos_kernel"]

@@ -186,7 +186,11 @@ class SpectralRidge:
         return (yty - (c2 * (e + 2 * lam) / (e + lam) ** 2).sum(0)).clamp_min(0.0)
 
     def loo_mse(self, lambdas) -> Tensor:
-        """Exact leave-one-out mean squared error for every lambda (L,)."""
+        """Exact leave-one-out mean squared error for every lambda (L,); needs n >= 2 (with one
+        sample it is y^2 for every lambda)."""
+        if self.n < 2:
+            raise ConfigError(f"leave-one-out needs n >= 2 samples: with one, its error is "
+                              f"y^2 for every lambda (got n={self.n}); select on held-out data")
         lam = check_lambdas(lambdas).to(self.spectrum)
         inv = 1.0 / (self.spectrum[:, None] + lam)
         resid = self.y[:, None] - self.fitted_basis @ (self.coef[:, None] * inv)
@@ -369,3 +373,27 @@ class RidgeRegressor:
         features, y = check_data("features", features, y)
         resid = ((self.predict(features) - y) ** 2).sum()
         return float(1.0 - resid / ((y - y.mean()) ** 2).sum())
+
+
+def kernel_ridge_solve(gram: Tensor, y: Tensor, ridge: float) -> Tensor:
+    r"""Dual coefficients :math:`\alpha = (K + n\,r I)^{-1} y` of kernel ridge regression with
+    this lab's ridge :math:`r` (objective :math:`\frac1n|y - f|^2 + r|f|_K^2`); ridge 0 is
+    the minimum-norm interpolant (gradient flow at t = infinity), by least squares.
+
+    Parameters
+    ----------
+    gram : Tensor
+        (n, n) kernel matrix of the training points.
+    y : Tensor
+        (n,) targets.
+    ridge : float
+        r >= 0.
+
+    Returns
+    -------
+    Tensor
+        (n,) coefficients: predictions are ``K_test_train @ alpha``.
+    """
+    n = gram.shape[0]
+    system = gram + n * ridge * torch.eye(n, dtype=gram.dtype, device=gram.device)
+    return torch.linalg.lstsq(system, y).solution

@@ -9,16 +9,16 @@ Public surface::
     init_weights, Parameterization, forward, attention, train, evaluate   # the network
     numerical_rank, stable_rank, effective_rank, normalized_spectrum, span_energy   # spectra
     truncate, prune_mask                                    # low rank and sparsity
-    run_lowrank_job                                         # the study job
+    STUDY, run_lowrank_job                                        # the study job
 """
 
 from .analysis import (effective_rank, normalized_spectrum, numerical_rank, prune_mask,
                        span_energy, stable_rank, truncate)
 from .data import PatternData, orthonormal_patterns, sample
 from .model import Parameterization, attention, evaluate, forward, init_weights, train
-from .study import run_lowrank_job
+from .study import STUDY, run_lowrank_job
 
-__all__ = [
+__all__ = ["STUDY",
     "Parameterization", "PatternData", "attention", "effective_rank", "evaluate", "forward",
     "init_weights", "normalized_spectrum", "numerical_rank", "orthonormal_patterns",
     "prune_mask", "run_lowrank_job", "sample", "span_energy", "stable_rank", "train", "truncate",

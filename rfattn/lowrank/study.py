@@ -19,27 +19,28 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, choice, fits_in_memory, nonnegative_int, positive_int,
-                           real, sequence)
-from ..core.runtime import available_memory, generator, get_logger
-from ..core.settings import RunSettings, settings_from
+from ..core.checks import ConfigError, choice, nonnegative_int, positive_int, real, sequence
+from ..core.runtime import generator, get_logger
+from ..core.study import KindSettings, Study
 from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
                        prune_mask, span_energy, stable_rank, truncate)
 from .data import PatternData, orthonormal_patterns, sample
 from .model import MATRICES, METHODS, Parameterization, attention, evaluate, init_weights, train
 
-KINDS = ("train", "adapter")
 SCALE_MAX, LR_MAX = 1e3, 1e3  # beyond these, float64 overflows or training diverges
+FLOPS_PER_SECOND = 1e10  # calibrated on the quick sweeps (2-core CPU, float64)
+STEP_SECONDS = 2e-3  # per SGD step: the calls of a small batch
 log = get_logger(__name__)
 DATA_KEYS = ("d", "patterns", "N", "K", "alpha_star", "alpha_conf", "tau", "noise", "mix")
 
 
 @dataclass(frozen=True)
-class LowrankSettings(RunSettings):
+class LowrankSettings(KindSettings):
     """Settings every low-rank job shares: data model, network and SGD.
 
     Vocabulary (Li et al. 2024): n training samples (the paper's N), N tokens per sample (the
@@ -47,7 +48,6 @@ class LowrankSettings(RunSettings):
     per class, m hidden neurons (rows of W_O).
     """
 
-    kind: str
     d: int
     patterns: int
     N: int
@@ -70,7 +70,6 @@ class LowrankSettings(RunSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        choice("kind", self.kind, KINDS)
         self.data  # noqa: B018 (builds and so validates the data model)
         for key in ("n", "n_test", "m", "epochs", "batch_size"):
             positive_int(key, getattr(self, key))
@@ -87,6 +86,36 @@ class LowrankSettings(RunSettings):
     @property
     def data(self) -> PatternData:
         return PatternData(**{k: getattr(self, k) for k in DATA_KEYS})
+
+    memory_hint: ClassVar[str] = "lower m, m_a, m_b, d, N, n, n_test or batch_size"
+    record_interval = property(lambda self: 0)  # steps between recorded histories (0: none)
+    evaluations = property(lambda self: 2)  # passes over the train and test sets after training
+
+    @property
+    def job_label(self) -> str:
+        return f"kind {self.kind} with m={self.m}"
+
+    def estimate_memory(self) -> int:
+        """Peak bytes: W(0), the trained matrices, their gradients and a working copy; the
+        train and test tokens; the activations of one batch and of one evaluation chunk
+        (512)."""
+        item = torch.finfo(self.torch_dtype).bits // 8
+        m_a, m_b = self.m_a or self.d, self.m_b or self.d
+        params = 2 * m_b * self.d + m_a * self.d + self.m * m_a
+        tokens = (self.n + self.n_test) * self.N * self.d
+        batch = max(self.batch_size, 512) * self.N * (self.N + m_a + self.m + 2 * m_b)
+        return (4 * params + 2 * tokens + 8 * batch) * item
+
+    def estimate_seconds(self) -> float:
+        """Rough run time on a 2-core CPU: forward and backward passes of every epoch and the
+        evaluations on the test set (the train kind also evaluates every truncation and
+        pruning)."""
+        m_a, m_b, N, d = self.m_a or self.d, self.m_b or self.d, self.N, self.d
+        per_sample = N * (N * m_b + 2 * d * m_b + d * m_a + N * m_a + self.m * m_a) * 2
+        work = (3 * self.epochs * self.n * per_sample
+                + self.evaluations * (self.n + self.n_test) * per_sample)
+        steps = self.epochs * -(-self.n // self.batch_size)
+        return 0.3 + steps * STEP_SECONDS + work / FLOPS_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -121,6 +150,9 @@ class TrainSettings(LowrankSettings):
         sequence("r_grid", self.r_grid, rank)
         sequence("prune_rates", self.prune_rates, lambda k, v: real(k, v, low=0.0, high=1.0))
 
+    record_interval = property(lambda self: self.record_every)
+    evaluations = property(lambda self: 3 + len(self.r_grid) + 6 * len(self.prune_rates))
+
 
 @dataclass(frozen=True)
 class AdapterSettings(LowrankSettings):
@@ -148,55 +180,6 @@ class AdapterSettings(LowrankSettings):
 
 
 SETTINGS = {"train": TrainSettings, "adapter": AdapterSettings}
-
-
-def validate(cfg: dict) -> LowrankSettings:
-    """Check every value of a job config before any work.
-
-    Parameters
-    ----------
-    cfg : dict
-        A resolved config composed from ``conf/lowrank.yaml`` and its ``kind``.
-
-    Returns
-    -------
-    LowrankSettings
-        The kind's settings class (:data:`SETTINGS`).
-    """
-    kind = choice("kind", cfg.get("kind"), KINDS)
-    return settings_from(SETTINGS[kind], cfg)
-
-
-def estimate_memory(s: LowrankSettings) -> int:
-    """Peak bytes: W(0), the trained matrices, their gradients and a working copy; the train
-    and test tokens; the activations of one batch and of one evaluation chunk (512)."""
-    item = torch.finfo(s.torch_dtype).bits // 8
-    m_a, m_b = s.m_a or s.d, s.m_b or s.d
-    params = 2 * m_b * s.d + m_a * s.d + s.m * m_a
-    tokens = (s.n + s.n_test) * s.N * s.d
-    batch = max(s.batch_size, 512) * s.N * (s.N + m_a + s.m + 2 * m_b)
-    return (4 * params + 2 * tokens + 8 * batch) * item
-
-
-FLOPS_PER_SECOND = 1e10  # calibrated on the quick sweeps (2-core CPU, float64)
-STEP_SECONDS = 2e-3  # per SGD step: the calls of a small batch
-
-
-def estimate_seconds(s: LowrankSettings) -> float:
-    """Rough run time on a 2-core CPU: forward and backward passes of every epoch and the
-    evaluations on the test set (the train kind also evaluates every truncation and pruning)."""
-    m_a, m_b = s.m_a or s.d, s.m_b or s.d
-    per_sample = s.N * (s.N * m_b + 2 * s.d * m_b + s.d * m_a + s.N * m_a + s.m * m_a) * 2
-    evaluations = 2 if s.kind == "adapter" else 3 + len(s.r_grid) + 6 * len(s.prune_rates)
-    work = 3 * s.epochs * s.n * per_sample + evaluations * (s.n + s.n_test) * per_sample
-    steps = s.epochs * -(-s.n // s.batch_size)
-    return 0.3 + steps * STEP_SECONDS + work / FLOPS_PER_SECOND
-
-
-def check_fits(s: LowrankSettings) -> None:
-    fits_in_memory(f"kind {s.kind} with m={s.m}", estimate_memory(s),
-                   0.8 * available_memory(s.torch_device),
-                   "lower m, m_a, m_b, d, N, n, n_test or batch_size")
 
 
 class Setup:
@@ -229,7 +212,7 @@ class Setup:
         s = self.settings
         return train(params.to(self.device), self.a, self.X, self.y, lr, s.batch_size,
                      s.epochs, [generator(s.seed, "lowrank", "batches")], record,
-                     getattr(s, "record_every", 0))
+                     s.record_interval)
 
     def own_label_mask(self, n: int) -> torch.Tensor:
         """(S, n, N) True where a test token carries a relevant pattern of its sample's class."""
@@ -332,6 +315,26 @@ def _adapter_job(s: AdapterSettings, setup: Setup) -> list[dict]:
     return [{**row, "method": method, "r": r} for row in rows]
 
 
+def lowrank_rows(s: LowrankSettings) -> pd.DataFrame:
+    """The rows of one validated low-rank job (:func:`run_lowrank_job`)."""
+    log.info("lowrank %s: d=%d, N=%d, K=%d, n=%d, m=%d, %d epochs, seed %d, %s", s.kind, s.d,
+             s.N, s.K, s.n, s.m, s.epochs, s.seed, s.torch_device)
+    start = time.perf_counter()
+    setup = Setup(s)
+    rows = _train_job(s, setup) if s.kind == "train" else _adapter_job(s, setup)
+    final = [r["value"] for r in rows if r.get("analysis") == "final"
+             and r["metric"] == "test_error"]
+    log.info("lowrank %s done in %.1fs: test error %.4g", s.kind, time.perf_counter() - start,
+             final[0] if final else float("nan"))
+    setting = {"kind": s.kind, "d": s.d, "N": s.N, "K": s.K, "alpha_star": s.alpha_star,
+               "alpha_conf": s.alpha_conf, "tau": s.tau, "noise": s.noise, "mix": s.mix,
+               "lr": s.lr, "epochs": s.epochs, "n": s.n}
+    return pd.DataFrame([{**setting, **row} for row in rows])
+
+
+STUDY = Study("lowrank", SETTINGS, lowrank_rows)
+
+
 def run_lowrank_job(cfg: dict) -> pd.DataFrame:
     """One low-rank job (module docstring).
 
@@ -347,18 +350,4 @@ def run_lowrank_job(cfg: dict) -> pd.DataFrame:
         lr, epochs, n), ``seed``, the kind's own columns (analysis, matrix, step, r, order,
         ranking, rate, index, method), ``metric`` and ``value``.
     """
-    s = validate(cfg)
-    check_fits(s)
-    log.info("lowrank %s: d=%d, N=%d, K=%d, n=%d, m=%d, %d epochs, seed %d, %s", s.kind, s.d,
-             s.N, s.K, s.n, s.m, s.epochs, s.seed, s.torch_device)
-    start = time.perf_counter()
-    setup = Setup(s)
-    rows = _train_job(s, setup) if s.kind == "train" else _adapter_job(s, setup)
-    final = [r["value"] for r in rows if r.get("analysis") == "final"
-             and r["metric"] == "test_error"]
-    log.info("lowrank %s done in %.1fs: test error %.4g", s.kind, time.perf_counter() - start,
-             final[0] if final else float("nan"))
-    setting = {"kind": s.kind, "d": s.d, "N": s.N, "K": s.K, "alpha_star": s.alpha_star,
-               "alpha_conf": s.alpha_conf, "tau": s.tau, "noise": s.noise, "mix": s.mix,
-               "lr": s.lr, "epochs": s.epochs, "n": s.n}
-    return pd.DataFrame([{**setting, **row} for row in rows])
+    return STUDY.run(cfg)

@@ -9,7 +9,7 @@ Public surface::
     train_full_batch                            # gradient descent on the squared loss
     gradient_flow, gaussian_quantiles           # closed-form training dynamics (squared loss)
     random_features                             # universal random features (SNNK)
-    run_ntk_job                                 # the study job
+    STUDY, run_ntk_job                                # the study job
 
 ``ValueOnlyAttention`` is the one bridge between lenses: random-feature attention as a torch
 module, whose NTK is the RFA feature Gram matrix and, as M grows, the infinite-head kernel
@@ -21,8 +21,8 @@ from .analytic import fc_kernels
 from .empirical import EmpiricalNTK, empirical_ntk, monte_carlo_ntk
 from .networks import FullyConnected, ValueOnlyAttention, train_full_batch
 from .regression import gaussian_quantiles, gradient_flow
-from .study import run_ntk_job
+from .study import STUDY, run_ntk_job
 
-__all__ = ["EmpiricalNTK", "FullyConnected", "ValueOnlyAttention", "empirical_ntk",
+__all__ = ["STUDY", "EmpiricalNTK", "FullyConnected", "ValueOnlyAttention", "empirical_ntk",
            "fc_kernels", "gaussian_quantiles", "gradient_flow", "monte_carlo_ntk",
            "random_features", "run_ntk_job", "train_full_batch"]

@@ -25,10 +25,48 @@ import torch
 from torch import Tensor
 
 from ..core.checks import ConfigError, choice, positive, positive_int
+from ..core.plugins import call_plugin, is_plugin, load_plugin
+from ..core.runtime import generator
 from ..linalg.blocks import block_rows
 from .sampling import augment, check_tokens, sample_query_key
 
 ACTIVATIONS = ("relu", "softmax")
+ACTIVATION_SIGNATURE = "g(scores) -> scores.shape, elementwise"
+
+
+def check_activation(setting: str, spec: str):
+    """Load a user's activation ``module:function`` and check on a sample of scores that it
+    returns finite values of the input's shape and acts elementwise (the same value for an
+    entry whatever the shape it comes in).
+
+    Parameters
+    ----------
+    setting : str
+        The config key (``model.activation``), for the error message.
+    spec : str
+        ``module:function``; the function maps a tensor of scores to a tensor of that shape.
+
+    Returns
+    -------
+    callable
+        The activation.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the setting: not importable, wrong shape, not finite, not elementwise.
+    """
+    fn = load_plugin(setting, spec)
+    scores = 2.0 * torch.randn(6, 5, 4, generator=generator(0, "activation-check"),
+                               dtype=torch.float64)
+    whole = call_plugin(setting, spec, fn, scores, shape=scores.shape,
+                        signature=ACTIVATION_SIGNATURE)
+    flat = call_plugin(setting, spec, fn, scores.reshape(-1), shape=(scores.numel(),),
+                       signature=ACTIVATION_SIGNATURE)
+    if not torch.allclose(whole.reshape(-1), flat, rtol=1e-10, atol=1e-12):
+        raise ConfigError(f"{setting}={spec}: the activation must act elementwise (its value "
+                          "on a score changed with the shape of the input)")
+    return fn
 
 
 @dataclass
@@ -47,14 +85,19 @@ class RandomFeatureAttention:
     W : Tensor
         Query-key matrices, (M, d+1, d+1).
     activation : str
-        ``relu`` (with the 1/N normalization) or ``softmax``.
+        ``relu`` (with the 1/N normalization), ``softmax``, or a user's elementwise function
+        ``module:function`` (with the 1/N normalization, as ReLU).
     """
 
     W: Tensor
     activation: str = "relu"
 
     def __post_init__(self):
-        choice("activation", self.activation, ACTIVATIONS)
+        if is_plugin(self.activation):
+            self._sigma = load_plugin("activation", self.activation)
+        else:
+            choice("activation", self.activation, ACTIVATIONS + ("module:function",))
+            self._sigma = torch.relu
 
     @classmethod
     def sample(cls, M: int, d: int, generator: torch.Generator, activation: str = "relu",
@@ -76,7 +119,7 @@ class RandomFeatureAttention:
                               torch.einsum("bp,mpq->bmq", augment(x0), self.W), augment(X))
         if self.activation == "softmax":
             return torch.softmax(scores, dim=-1)
-        return torch.relu(scores) / X.shape[1]
+        return torch.as_tensor(self._sigma(scores)).to(scores) / X.shape[1]
 
     def block_features(self, x0: Tensor, X: Tensor) -> Tensor:
         """Features of one block, out of place (usable under ``torch.func`` transforms)."""

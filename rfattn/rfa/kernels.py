@@ -31,12 +31,13 @@ import torch
 from torch import Tensor
 
 from ..core.checks import ConfigError, positive, positive_int
-from ..core.runtime import progress
+from ..core.plugins import call_plugin, load_plugin
+from ..core.runtime import generator, progress
 from ..linalg.blocks import block_rows
 from ..linalg.kernels import arccos_angular_, gram_matrix
 from ..linalg.montecarlo import RunningMean
 from .features import RandomFeatureAttention
-from .sampling import augment, check_tokens
+from .sampling import augment, check_tokens, sample_tokens
 
 
 def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tensor | None = None,
@@ -138,3 +139,65 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
         estimate.add(gram_matrix(phi) if x0b is None else phi @ rfa.features(x0b, Xb).T,
                      weight=m)
     return estimate.mean, estimate.stderr
+
+
+KERNEL_SIGNATURE = "k(x0 (n, d), X (n, N, d), y0 (m, d), Y (m, N, d)) -> (n, m)"
+
+
+def check_kernel(setting: str, spec: str, d: int, N: int) -> Callable:
+    """Load a user's kernel on samples ``module:function`` and check it on sphere tokens:
+    the shape (n, m), finite values and symmetry of its Gram matrix.
+
+    Parameters
+    ----------
+    setting : str
+        The config key (``model.kernel``), for the error message.
+    spec : str
+        ``module:function`` with the signature of :data:`KERNEL_SIGNATURE`.
+    d, N : int
+        Token dimension and keys per sample of the job.
+
+    Returns
+    -------
+    callable
+        The kernel.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the setting.
+    """
+    fn = load_plugin(setting, spec)
+    x0, X = sample_tokens(7, N, d, generator(0, "kernel-check"))
+    y0, Y = sample_tokens(5, N, d, generator(1, "kernel-check"))
+    call_plugin(setting, spec, fn, x0, X, y0, Y, shape=(7, 5), signature=KERNEL_SIGNATURE)
+    gram = call_plugin(setting, spec, fn, x0, X, x0, X, shape=(7, 7),
+                       signature=KERNEL_SIGNATURE)
+    if not torch.allclose(gram, gram.T, rtol=1e-8, atol=1e-10 * float(gram.abs().max())):
+        raise ConfigError(f"{setting}={spec}: a kernel must be symmetric (k(a, b) = k(b, a))")
+    return fn
+
+
+def user_kernel(spec: str, x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None,
+                Xb: Tensor | None = None) -> Tensor:
+    """A user's kernel ``module:function`` (:func:`check_kernel`) on two samples (the Gram
+    matrix of the first when the second is omitted), in the tokens' dtype and device.
+
+    Parameters
+    ----------
+    spec : str
+        ``module:function``.
+    x0a, Xa : Tensor
+        Queries (n, d) and keys (n, N, d).
+    x0b, Xb : Tensor, optional
+        A second sample (m, d) and (m, N, d).
+
+    Returns
+    -------
+    Tensor
+        (n, m).
+    """
+    fn = load_plugin("model.kernel", spec)
+    if x0b is None:
+        x0b, Xb = x0a, Xa
+    return torch.as_tensor(fn(x0a, Xa, x0b, Xb)).to(x0a)

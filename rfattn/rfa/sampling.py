@@ -87,7 +87,8 @@ def sample_query_key(M: int, d: int, generator: torch.Generator, mean: str = "ze
     mean : str
         ``zero`` or ``biased``.
     variance : float
-        Entry variance :math:`s^2` > 0.
+        Entry variance :math:`s^2` >= 0 (> 0 for zero-mean heads, whose features would
+        all vanish).
     c : float
         Bias scale (``biased`` only).
     dtype, device
@@ -101,6 +102,9 @@ def sample_query_key(M: int, d: int, generator: torch.Generator, mean: str = "ze
     M, d = positive_int("M", M), positive_int("d", d)
     choice("qk_mean", mean, QK_MEANS)
     variance = nonnegative("qk_variance", variance)
+    if mean == "zero" and variance == 0:
+        raise ConfigError("qk_variance must be > 0 for zero-mean heads: with variance 0 every "
+                          "W_m is 0 and every feature vanishes (got 0.0)")
     W = torch.randn(M, d + 1, d + 1, generator=generator, dtype=torch.float64) * variance**0.5
     if mean == "biased":
         if not torch.isfinite(torch.tensor(c)):

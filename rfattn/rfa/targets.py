@@ -9,7 +9,9 @@ Families (Fu et al. 2023, arXiv 2307.11353, target classes; ``p`` = degree):
   :data:`SIMILARITY_FUNCTIONS`;
 - ``two_key``:     :math:`\frac1{N^2}\sum_{i,j}\langle x_i, x_j\rangle`, a negative control:
   its part that couples two keys is orthogonal to every :math:`\frac1N\sum_i F(x_0, x_i)`, so
-  1/N-normalized ReLU attention cannot learn it at any M.
+  1/N-normalized ReLU attention cannot learn it at any M;
+- ``custom``:      a user's own function ``fn = "module:function"``,
+  ``f(x0 (n, d), X (n, N, d)) -> (n,)`` (:mod:`rfattn.core.plugins`).
 
 A target is the family's function divided by its standard deviation, :math:`f^* = f/\sigma`
 (the paper's form: neither RFA nor the ridge has an intercept, so the model fits the mean
@@ -27,7 +29,10 @@ sphere is :math:`\propto(1-t^2)^{(d-3)/2}`:
   its own quadrature; split at the kink s = 0 (accurate to 1e-13 at any d);
 - ``two_key``: mean 1/N and variance :math:`2(N-1)/(N^3 d)`.
 
-Gaussian tokens use a fixed Monte Carlo sample of 2^17 draws.
+Gaussian tokens, and every ``custom`` target, use a fixed Monte Carlo sample of 2^17 draws
+(the stream ``(0, "target-normalization")``, the same for every seed, so that every seed fits
+the same function); its size and the constants are part of the target (:attr:`Target.constants`),
+and a job records them in its ``run.json``.
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from scipy import integrate, special
 from torch import Tensor
 
 from ..core.checks import ConfigError, boolean, choice, positive_int
+from ..core.plugins import call_plugin, is_plugin, load_plugin
 from ..core.runtime import generator
 from .sampling import TOKEN_DISTRIBUTIONS, check_tokens, sample_tokens
 
-TARGETS = ("single_key", "query_key", "similarity", "two_key")
+TARGETS = ("single_key", "query_key", "similarity", "two_key", "custom")
+CUSTOM_SIGNATURE = "f(x0 (n, d), X (n, N, d)) -> (n,)"
 POLYNOMIAL_TARGETS = ("single_key", "query_key")
 SIMILARITY_FUNCTIONS = {
     "relu": (torch.relu, lambda t: np.maximum(t, 0.0)),
@@ -149,7 +156,8 @@ class Target:
     degree : int
         Polynomial degree p of ``single_key`` and ``query_key``.
     function : str
-        ``relu`` or ``tanh`` for ``similarity``.
+        F of ``similarity`` (``relu``, ``tanh``, ``abs``, ``sin``); the ``module:function`` of
+        a ``custom`` target.
     tokens : str
         ``sphere`` or ``gaussian``.
     centred : bool
@@ -169,6 +177,15 @@ class Target:
     std: float = 1.0
 
     @property
+    def constants(self) -> dict:
+        """The normalization: mean, standard deviation and how they were computed."""
+        exact = self.tokens == "sphere" and self.name != "custom"
+        return {"target": self.label, "mean": self.mean, "std": self.std,
+                "normalization": "exact" if exact else
+                f"monte carlo, {MC_NORMALIZATION_SAMPLES} samples, stream (0, "
+                "target-normalization)"}
+
+    @property
     def label(self) -> str:
         if self.name in POLYNOMIAL_TARGETS:
             return f"{self.name} p={self.degree}"
@@ -181,6 +198,9 @@ class Target:
             s = X[..., 0] * d**0.5
         elif self.name in ("query_key", "similarity"):
             s = torch.einsum("bd,bid->bi", x0, X) * d**0.5
+        elif self.name == "custom":
+            return call_plugin("target.fn", self.function, load_plugin("target.fn", self.function),
+                               x0, X, shape=(x0.shape[0],), signature=CUSTOM_SIGNATURE).to(x0)
         else:
             return (X.mean(1) ** 2).sum(-1)
         if self.name == "similarity":
@@ -197,7 +217,7 @@ class Target:
 
 
 def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "relu",
-                tokens: str = "sphere", centred: bool = False) -> Target:
+                tokens: str = "sphere", centred: bool = False, fn: str | None = None) -> Target:
     r"""A target of family ``name``, normalized to unit variance (module docstring).
 
     Parameters
@@ -214,16 +234,31 @@ def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "rel
         ``sphere`` (exact normalization) or ``gaussian`` (Monte Carlo, 2^17 draws).
     centred : bool
         Subtract the mean (False: the paper's uncentred :math:`f/\sigma`).
+    fn : str, optional
+        ``custom`` only: the user's ``module:function`` (``target.fn``), called on a small
+        sample first, so that a bad one is named in one line.
 
     Returns
     -------
     Target
+
+    Raises
+    ------
+    ConfigError
+        A bad value, a bad ``fn``, or a constant target.
     """
     choice("target", name, TARGETS)
     d, N = positive_int("d", d), positive_int("N", N)
     choice("tokens", tokens, TOKEN_DISTRIBUTIONS)
     boolean("centred", centred)
-    if name in POLYNOMIAL_TARGETS:
+    if name == "custom":
+        if not is_plugin(fn):
+            raise ConfigError(f"target.fn must have the form module:function (got {fn!r})")
+        degree, function = 0, fn
+        x0, X = sample_tokens(4, N, d, generator(0, "target-check"), tokens)
+        call_plugin("target.fn", fn, load_plugin("target.fn", fn), x0, X, shape=(4,),
+                    signature=CUSTOM_SIGNATURE)
+    elif name in POLYNOMIAL_TARGETS:
         degree = positive_int("degree", degree)
         if degree > MAX_DEGREE:
             raise ConfigError(f"degree must lie in [1, {MAX_DEGREE}] (got {degree})")
@@ -240,7 +275,7 @@ def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "rel
         raise ConfigError("d must be >= 2 for an even-degree single_key target "
                           "(with d=1 it is constant)")
     target = Target(name, d, N, degree, function, tokens, centred)
-    if tokens == "sphere":
+    if tokens == "sphere" and name != "custom":
         if name == "two_key":
             mean, var = 1.0 / N, 2.0 * (N - 1) / (N**3 * d)
         elif name == "similarity":
@@ -255,6 +290,10 @@ def make_target(name: str, d: int, N: int, degree: int = 1, function: str = "rel
         raw = target.raw(x0, X)
         mean, var = float(raw.mean()), float(raw.var())
     if not var > 1e-14 * max(1.0, mean * mean):
+        if name == "custom":
+            raise ConfigError(f"target.fn={fn}: the target is constant on "
+                              f"{MC_NORMALIZATION_SAMPLES} samples (mean {mean:.6g}, variance "
+                              f"{var:.3g}); a target must vary")
         raise ConfigError(f"target {target.label} is constant for d={d}, N={N}; "
                           "choose another degree or function")
     return Target(name, d, N, degree, function, tokens, centred, float(mean), math.sqrt(var))

@@ -11,7 +11,7 @@ Public surface::
     nuclear_bounds, solve_cvxpy                         # bounds on any point; cvxpy cross-check
     classify, is_locally_optimal, multi_token_svm       # which tokens a trained attention selects
     random_data, train_attention, correlation, saturation  # GD dynamics, vectorized over runs
-    run_svm_job                                         # the study job
+    STUDY, run_svm_job                                        # the study job
 """
 
 from .dynamics import correlation, random_data, saturation, train_attention
@@ -19,9 +19,9 @@ from .nuclear import nuclear_bounds, solve_nuclear
 from .problems import AttSVMProblem, constraints, optimal_selection, token_scores
 from .selection import classify, is_locally_optimal, multi_token_svm
 from .solvers import SVMResult, least_distance, solve_cvxpy, solve_frobenius
-from .study import run_svm_job
+from .study import STUDY, run_svm_job
 
-__all__ = [
+__all__ = ["STUDY",
     "AttSVMProblem", "SVMResult", "classify", "constraints", "correlation", "is_locally_optimal",
     "least_distance", "multi_token_svm", "nuclear_bounds", "optimal_selection", "random_data",
     "run_svm_job", "saturation", "solve_cvxpy", "solve_frobenius", "solve_nuclear",

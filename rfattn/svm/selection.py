@@ -23,7 +23,6 @@ import numpy as np
 from .problems import constraints, token_scores
 from .solvers import SVMResult, least_distance, matrix_rank, solve_frobenius
 
-CLASSES = ("global", "local", "neither")
 
 
 def is_locally_optimal(X, z, Y, v, alpha, result: SVMResult | None = None) -> bool:

@@ -24,7 +24,6 @@ from scipy.optimize import nnls
 
 from .problems import AttSVMProblem
 
-STATUSES = ("optimal", "infeasible", "iteration_limit")
 
 
 @dataclass

@@ -18,207 +18,23 @@ r"""Att-SVM study jobs (Tarzanagh, Li, Thrampoulidis, Oymak 2023, arXiv 2308.168
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core.checks import (ConfigError, boolean, choice, fits_in_memory, positive_int,
-                           real)
-from ..core.runtime import available_memory, generator, get_logger, progress
-from ..core.settings import RunSettings, settings_from
-from .dynamics import (INITS, LOSSES, PARAMETERIZATIONS, AttentionData, correlation, random_data,
-                       saturation, softmax_scores, train_attention)
-from .nuclear import Tolerances, solve_nuclear
+from ..core.checks import ConfigError
+from ..core.runtime import generator, get_logger, progress
+from ..core.study import Study
+from .dynamics import AttentionData, correlation, random_data, saturation, softmax_scores
+from .nuclear import solve_nuclear
 from .problems import constraints, optimal_selection
 from .selection import classify, multi_token_svm
+from .settings import (SETTINGS, ConvergenceSettings, NonlinearSettings, RankSettings,
+                       SVMSettings, TrajectorySettings)
 from .solvers import matrix_rank, solve_cvxpy, solve_frobenius
 
-KINDS = ("trajectory", "convergence", "nonlinear", "rank")
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class SVMSettings(RunSettings):
-    """Settings every Att-SVM job shares.
-
-    Vocabulary (Tarzanagh et al. 2023): n samples per instance, N tokens per sample (the
-    paper's T), d token dimension; ``dtype`` is that of gradient descent (the SVMs are solved
-    in float64).
-    """
-
-    kind: str
-    n: int
-    N: int
-    d: int
-
-    def __post_init__(self):
-        super().__post_init__()
-        choice("kind", self.kind, KINDS)
-        positive_int("n", self.n)
-        positive_int("N", self.N)
-        if self.N < 2:
-            raise ConfigError(f"N (tokens) must be >= 2: with one token there is nothing to "
-                              f"select (got {self.N})")
-        positive_int("d", self.d)
-
-
-@dataclass(frozen=True)
-class TrainingSettings(SVMSettings):
-    """Gradient descent of the official code (module :mod:`rfattn.svm.dynamics`)."""
-
-    steps: int
-    lr: float
-    loss: str
-    normalized: bool
-    init: str
-    record_every: int
-
-    def __post_init__(self):
-        super().__post_init__()
-        positive_int("steps", self.steps)
-        real("lr", self.lr, low=0.0, high=1e3, low_open=True)
-        choice("loss", self.loss, LOSSES)
-        boolean("normalized", self.normalized)
-        choice("init", self.init, INITS)
-        positive_int("record_every", self.record_every)
-
-    def train(self, data: AttentionData, parameterization: str, head: str = "linear"):
-        """GD of every run at once on the job's device and dtype; iterates come to the CPU."""
-        return train_attention(data.to(self.torch_device, self.torch_dtype), self.steps,
-                               self.lr, parameterization, head, self.loss, self.normalized,
-                               self.init, record_every=self.record_every,
-                               generator=generator(self.seed, "svm", "init", parameterization))
-
-
-@dataclass(frozen=True)
-class DynamicsSettings(TrainingSettings):
-    """Gradient descent, then both SVMs of the tokens it selects."""
-
-    rank_rtol: float
-    gap_tol: float
-
-    def __post_init__(self):
-        super().__post_init__()
-        real("rank_rtol", self.rank_rtol, low=0.0, high=1.0, low_open=True)
-        Tolerances.from_gap_tol(self.gap_tol)
-
-
-@dataclass(frozen=True)
-class TrajectorySettings(DynamicsSettings):
-    """Kind ``trajectory`` (E1, E2): one 2-D instance, both parameterizations, both SVMs."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.d != 2:
-            raise ConfigError(f"d must be 2 for kind trajectory (2-D pictures; got {self.d})")
-
-
-@dataclass(frozen=True)
-class ConvergenceSettings(DynamicsSettings):
-    """Kind ``convergence`` (E3, E6): ``runs`` instances trained at once, against the SVMs."""
-
-    runs: int
-    parameterization: str
-    nuclear: bool
-    iterate_rank_rtol: float
-
-    def __post_init__(self):
-        super().__post_init__()
-        positive_int("runs", self.runs)
-        choice("parameterization", self.parameterization, PARAMETERIZATIONS)
-        boolean("nuclear", self.nuclear)
-        real("iterate_rank_rtol", self.iterate_rank_rtol, low=0.0, high=1.0, low_open=True)
-
-
-@dataclass(frozen=True)
-class NonlinearSettings(TrainingSettings):
-    """Kind ``nonlinear`` (E4): ReLU head; the multi-token SVM-equivalence."""
-
-    runs: int
-
-    def __post_init__(self):
-        super().__post_init__()
-        positive_int("runs", self.runs)
-
-
-@dataclass(frozen=True)
-class RankSettings(SVMSettings):
-    """Kind ``rank`` (E5, feasibility): alpha = opt; feasibility and ranks of both SVMs."""
-
-    runs: int
-    rank_rtol: float
-    gap_tol: float
-    loose_rank_rtol: float
-    official_sdp: bool
-
-    def __post_init__(self):
-        super().__post_init__()
-        positive_int("runs", self.runs)
-        real("rank_rtol", self.rank_rtol, low=0.0, high=1.0, low_open=True)
-        Tolerances.from_gap_tol(self.gap_tol)
-        real("loose_rank_rtol", self.loose_rank_rtol, low=0.0, high=1.0, low_open=True)
-        boolean("official_sdp", self.official_sdp)
-
-
-SETTINGS = {"trajectory": TrajectorySettings, "convergence": ConvergenceSettings,
-            "nonlinear": NonlinearSettings, "rank": RankSettings}
-
-
-def validate(cfg: dict) -> SVMSettings:
-    """Check every value of a job config before any work.
-
-    Parameters
-    ----------
-    cfg : dict
-        A resolved config composed from ``conf/svm.yaml`` and its ``kind``.
-
-    Returns
-    -------
-    SVMSettings
-        The kind's settings class (:data:`SETTINGS`).
-    """
-    kind = choice("kind", cfg.get("kind"), KINDS)
-    return settings_from(SETTINGS[kind], cfg)
-
-
-def estimate_memory(s: SVMSettings) -> int:
-    """Peak bytes of the job's largest tensors: the runs' data, the recorded iterates and the
-    autograd buffers of gradient descent, and one instance's constraint matrix (float64)."""
-    item = torch.finfo(s.torch_dtype).bits // 8
-    runs = getattr(s, "runs", 1)
-    data = runs * (s.n * s.N * s.d + s.n * s.d + s.d + s.d * s.d) * item
-    rows = s.n * max(s.N - 1, 1) * s.N  # seq2seq-sized upper bound on the constraints
-    solve = 4 * rows * s.d * s.d * 8
-    if not hasattr(s, "steps"):
-        return data + runs * solve // max(runs, 1)
-    records = runs * (s.steps // s.record_every + 2) * s.d * s.d * item * 2
-    autograd = 12 * runs * s.n * s.N * s.d * item
-    return data + records + autograd + solve
-
-
-STEP_SECONDS = 5e-4  # per gradient step: the cost of small tensors is the calls themselves
-
-
-def estimate_seconds(s: SVMSettings) -> float:
-    """Rough run time on a 2-core CPU (calibrated on the quick sweeps): gradient steps of all
-    runs at once, then per run the SVM solves (a few ms at 50 constraints, growing like
-    constraints^1.5) and the official SCS solve when asked."""
-    runs = getattr(s, "runs", 1)
-    train = 0.0
-    if hasattr(s, "steps"):
-        per_step = STEP_SECONDS + runs * s.n * s.N * s.d * 40 / 5e9
-        train = s.steps * per_step * (2 if s.kind == "trajectory" else 1)
-    constraints = s.n * (s.N - 1)
-    solve = 1e-3 + (4e-3 * (constraints / 50) ** 1.5 if getattr(s, "nuclear", True) else 0)
-    solve += 0.015 if getattr(s, "official_sdp", False) else 0.0
-    return 0.3 + train + runs * solve * (2 if s.kind == "trajectory" else 1)
-
-
-def check_fits(s: SVMSettings) -> None:
-    fits_in_memory(f"kind {s.kind} with runs={getattr(s, 'runs', 1)}", estimate_memory(s),
-                   0.8 * available_memory(s.torch_device), "lower runs, n, N, d or steps")
 
 
 def _instance(data, r: int):
@@ -379,6 +195,20 @@ JOBS = {"trajectory": _trajectory, "convergence": _convergence, "nonlinear": _no
         "rank": _rank}
 
 
+def svm_rows(s: SVMSettings) -> pd.DataFrame:
+    """The rows of one validated Att-SVM job (:func:`run_svm_job`)."""
+    log.info("svm %s: n=%d, N=%d, d=%d, runs=%s, seed %d, %s", s.kind, s.n, s.N, s.d,
+             s.parallel_runs, s.seed, s.torch_device)
+    start = time.perf_counter()
+    rows = pd.DataFrame([{"kind": s.kind, "n": s.n, "N": s.N, "d": s.d, "seed": s.seed, **row}
+                         for row in JOBS[s.kind](s)])
+    log.info("svm %s done in %.1fs: %s", s.kind, time.perf_counter() - start, _headline(rows))
+    return rows
+
+
+STUDY = Study("svm", SETTINGS, svm_rows)
+
+
 def run_svm_job(cfg: dict) -> pd.DataFrame:
     """One Att-SVM job (module docstring).
 
@@ -393,15 +223,7 @@ def run_svm_job(cfg: dict) -> pd.DataFrame:
         Tidy rows: the setting columns (kind, n, N, d, seed), then the kind's own columns
         (analysis, run, step, parameterization, svm, ...), ``metric`` and ``value``.
     """
-    s = validate(cfg)
-    check_fits(s)
-    log.info("svm %s: n=%d, N=%d, d=%d, runs=%s, seed %d, %s", s.kind, s.n, s.N, s.d,
-             getattr(s, "runs", 1), s.seed, s.torch_device)
-    start = time.perf_counter()
-    rows = pd.DataFrame([{"kind": s.kind, "n": s.n, "N": s.N, "d": s.d, "seed": s.seed, **row}
-                         for row in JOBS[s.kind](s)])
-    log.info("svm %s done in %.1fs: %s", s.kind, time.perf_counter() - start, _headline(rows))
-    return rows
+    return STUDY.run(cfg)
 
 
 def _headline(rows: pd.DataFrame) -> str:

@@ -1,8 +1,10 @@
 r"""The infinite-width kernels of the lab's random-feature models, as Gram matrices on samples.
 
 - zero-mean ReLU attention (and the ``kernel`` model): the closed form
-  :func:`rfattn.rfa.rfa_relu_kernel` (Fu et al. 2023);
-- biased and softmax attention: Monte Carlo over fresh heads,
+  :func:`rfattn.rfa.rfa_relu_kernel` (Fu et al. 2023); a ``kernel`` model with a user's
+  ``model.kernel``: that kernel;
+- biased and softmax attention, and attention with a user's activation: Monte Carlo over
+  fresh heads,
   :func:`rfattn.rfa.monte_carlo_attention_kernel` (its estimate carries the error of its
   finite number of heads, which the study records);
 - the RFMLP: :math:`\mathbb E_w[\mathrm{ReLU}\langle w,z\rangle\mathrm{ReLU}\langle w,z'\rangle]`,
@@ -23,15 +25,14 @@ from torch import Tensor
 from ..core.checks import ConfigError
 from ..core.runtime import generator
 from ..linalg.kernels import relu_arccos_kernel
-from ..rfa.features import RandomFeatureAttention
-from ..rfa.kernels import monte_carlo_attention_kernel, rfa_relu_kernel
-from ..rfa.sampling import augment
-from ..rfa.study import ModelSettings
+from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
+                   rfa_relu_kernel, user_kernel)
 
 
 def mlp_input(x0: Tensor, X: Tensor) -> Tensor:
     """The RFMLP's input :math:`z = [x_0; x_1; \\dots; x_N; 1]`, (n, (N+1) d + 1)."""
-    return augment(torch.cat([x0[:, None], X], 1).flatten(1))
+    z = torch.cat([x0[:, None], X], 1).flatten(1)
+    return torch.cat([z, torch.ones_like(z[:, :1])], 1)
 
 
 def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
@@ -42,7 +43,7 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
 
     Parameters
     ----------
-    model : rfattn.rfa.study.ModelSettings
+    model : rfattn.rfa.ModelSettings
         An RFA model config (``conf/model/``).
     d : int
         Token dimension.
@@ -59,6 +60,8 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
     -------
     (Tensor, float)
     """
+    if model.kernel is not None:
+        return user_kernel(model.kernel, x0, X), 0.0
     if model.family == "kernel" or (model.family == "attention" and model.activation == "relu"
                                     and model.qk_mean == "zero"):
         return rfa_relu_kernel(x0, X, variance=model.qk_variance), 0.0

@@ -1,12 +1,14 @@
 """The house plan: imports go one way (theory -> lenses -> linalg -> core), no lens imports
-another lens except the one documented bridge, and each lens (and the theory) exposes the same
-contract."""
+another lens except the one documented bridge, each lens (and the theory) exposes the same
+contract (a :class:`~rfattn.core.study.Study`), and the harness finds no lens by a string."""
 
 import ast
 import importlib
 from pathlib import Path
 
 import pytest
+
+from rfattn.core.study import JobSettings, Study
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rfattn"
 LENSES = ("rfa", "svm", "lowrank", "ntk")
@@ -62,9 +64,26 @@ def test_imports_go_one_way_and_lenses_meet_only_at_the_bridge():
 
 @pytest.mark.parametrize("lens", LENSES + ("theory",))
 def test_every_lens_has_the_same_contract(lens):
-    study = importlib.import_module(f"rfattn.{lens}.study")
+    module = importlib.import_module(f"rfattn.{lens}.study")
     package = importlib.import_module(f"rfattn.{lens}")
-    assert callable(study.validate) and callable(getattr(study, f"run_{lens}_job"))
-    assert f"run_{lens}_job" in package.__all__ and "validate" not in package.__all__
+    study = module.STUDY
+    assert isinstance(study, Study) and study.name == lens
+    assert package.STUDY is study and f"run_{lens}_job" in package.__all__
+    classes = list(study.settings.values()) if study.kinds else [study.settings]
+    for cls in classes:  # the cost model is the settings' own
+        assert issubclass(cls, JobSettings), cls
+        for method in ("estimate_memory", "estimate_seconds"):
+            assert getattr(cls, method) is not getattr(JobSettings, method), (cls, method)
     for name in package.__all__:
         assert not name.startswith("_") and hasattr(package, name), name
+
+
+def test_the_harness_imports_no_lens_by_name_and_every_module_stays_short():
+    harness = [p for p in (PACKAGE / "experiment").rglob("*.py")]
+    assert harness
+    for path in harness:
+        text = path.read_text()
+        assert "import_module" not in text and "importlib" not in text, path
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"modules over 400 lines: {long}"

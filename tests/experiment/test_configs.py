@@ -13,15 +13,10 @@ from rfattn.core import ConfigError
 from rfattn.core.settings import RunSettings
 from rfattn.experiment import collect
 from rfattn.experiment.hydra_app import CONF_DIR, compose, job_config
-from rfattn.lowrank import study as lowrank_study
-from rfattn.ntk import study as ntk_study
-from rfattn.rfa import study as rfa_study
-from rfattn.svm import study as svm_study
-from rfattn.theory import study as theory_study
+from tests.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[2]
-LENSES = {"rfa": rfa_study, "svm": svm_study, "lowrank": lowrank_study, "ntk": ntk_study,
-          "theory": theory_study}
+LENSES = STUDIES
 GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
           for g in ("model", "target", "launcher", "experiment", "scale", "kind")}
 TINY = ["n_grid=[16,32]", "n_val=30", "n_test=40", "d=3", "N=3", "model.M=5", "ridge.num=4"]
@@ -47,7 +42,7 @@ def configs():
     for scale in GROUPS["scale"]:
         yield "rfa", (f"scale={scale}",), []
     for lens in ("svm", "lowrank", "ntk", "theory"):
-        for kind in LENSES[lens].KINDS:
+        for kind in LENSES[lens].kinds:
             yield lens, (f"kind={kind}",), []
     for experiment in GROUPS["experiment"]:
         lens = experiment.split("_")[0]
@@ -72,8 +67,7 @@ def test_every_config_builds_its_lens_settings():
         settings = LENSES[lens].validate(job_config(cfg))
         assert isinstance(settings, RunSettings), (lens, groups, values)
         built[lens] += 1
-    assert set(GROUPS["kind"]) == {k for m in LENSES.values() if hasattr(m, "KINDS")
-                                   for k in m.KINDS}
+    assert set(GROUPS["kind"]) == {k for study in LENSES.values() for k in study.kinds}
     assert min(built.values()) >= 10, built
 
 

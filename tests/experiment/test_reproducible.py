@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from rfattn.experiment.hydra_app import compose, job_config, study_module
+from rfattn.experiment.hydra_app import compose, job_config
+from tests.studies import STUDIES
 
 #: small jobs of every lens and the sum of one metric over their rows, recorded with
 #: `python -c "from tests.experiment.test_reproducible import record; record()"`
@@ -30,8 +31,7 @@ RECORDED = {
 
 def measure(lens):
     overrides, metric, _ = RECORDED[lens]
-    job = getattr(study_module(lens), f"run_{lens}_job")
-    rows = job(job_config(compose(lens, [*overrides, "device=cpu"])))
+    rows = STUDIES[lens].run(job_config(compose(lens, [*overrides, "device=cpu"])))
     return float(rows[rows.metric == metric].value.sum())
 
 

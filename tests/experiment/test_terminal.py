@@ -11,7 +11,9 @@ import pandas as pd
 
 from rfattn.experiment.collect import main as collect_main
 from rfattn.experiment.claims import main as report_main
+from rfattn.experiment.check import main as check_main
 from rfattn.experiment.hydra_app import MAX_DIRNAME, compose, job_dirname
+from tests.studies import STUDIES
 from rfattn.experiment.records import ROWS_FILE, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,9 +128,7 @@ def test_report_on_a_folder_without_claims_creates_nothing(tmp_path, capsys):
 
 
 def test_check_refuses_a_sweep_with_one_bad_point_before_anything(tmp_path, capsys):
-    from rfattn.experiment.check import main as check_main
-
-    code = check_main(["rfa", "-m", *TINY[:-1], "ridge.num=3,0", "seed=0,1",
+    code = check_main(STUDIES, ["rfa", "-m", *TINY[:-1], "ridge.num=3,0", "seed=0,1",
                        f"hydra.sweep.dir={tmp_path / 'sweep'}"])
     err = capsys.readouterr().err
     assert code == 2 and "ridge.num=0" in err and "ridge.num must be an integer >= 1" in err
@@ -136,15 +136,14 @@ def test_check_refuses_a_sweep_with_one_bad_point_before_anything(tmp_path, caps
 
 
 def test_check_estimates_every_job_and_sees_the_finished_ones(tmp_path, capsys):
-    from rfattn.experiment.check import main as check_main
-
     assert study("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path}").returncode == 0
-    assert check_main(["rfa", "-m", *TINY, "seed=0,1,2", f"hydra.sweep.dir={tmp_path}"]) == 0
+    assert check_main(STUDIES, ["rfa", "-m", *TINY, "seed=0,1,2",
+                                f"hydra.sweep.dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
     assert "3 jobs valid: 1 to run, 2 already done" in out
     status = [line.rsplit("  ", 1)[-1] for line in out.splitlines()[1:-1]]
     assert sorted(status) == ["done (skipped)", "done (skipped)", "to run"]
-    assert check_main(["rfa", "seed=0,1"]) == 2  # a sweep without -m
+    assert check_main(STUDIES, ["rfa", "seed=0,1"]) == 2  # a sweep without -m
     assert "add -m" in capsys.readouterr().err
 
 

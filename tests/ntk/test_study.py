@@ -4,7 +4,7 @@ import pytest
 
 from rfattn.core import ConfigError
 from rfattn.experiment.hydra_app import compose, job_config
-from rfattn.ntk.study import KINDS, run_ntk_job
+from rfattn.ntk.study import STUDY, run_ntk_job
 
 TINY = {"kernel_drift": ["width=16", "steps=5", "angles=9", "n=6"],
         "gaussian_limit": ["width=16", "steps=20", "angles=9"],
@@ -17,7 +17,7 @@ def tiny(kind, *overrides):
     return job_config(compose("ntk", [f"kind={kind}", *TINY[kind], *overrides]))
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", STUDY.kinds)
 def test_every_kind_runs_and_is_deterministic(kind):
     cfg = tiny(kind)
     a, b = run_ntk_job(cfg), run_ntk_job(cfg)

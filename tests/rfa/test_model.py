@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from rfattn.core import ConfigError
 from rfattn.linalg import SpectralRidge, relu_arccos_kernel
 from rfattn.rfa import (RandomFeatureAttention, RandomFeatureMLP, make_target,
                         monte_carlo_attention_kernel, rfa_relu_kernel, sample_query_key,
@@ -114,3 +115,8 @@ def test_softmax_heads_sum_to_one(gen):
     x0, X = sample_tokens(20, 7, 4, gen("tok"))
     a = RandomFeatureAttention.sample(3, 4, gen("W"), activation="softmax").head_weights(x0, X)
     torch.testing.assert_close(a.sum(-1), torch.ones(20, 3))
+
+
+def test_zero_variance_zero_mean_heads_are_refused_not_silently_zero(gen):
+    with pytest.raises(ConfigError, match="qk_variance must be > 0 for zero-mean heads"):
+        RandomFeatureAttention.sample(3, 4, gen("W"), variance=0.0)

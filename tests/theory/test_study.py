@@ -11,7 +11,9 @@ from rfattn.core import ConfigError
 from rfattn.experiment.hydra_app import compose, job_config
 from rfattn.rfa import make_target, rfa_relu_kernel, sample_tokens
 from rfattn.theory import run_theory_job, sampled_spectrum
-from rfattn.theory.study import validate
+from rfattn.theory.study import STUDY
+
+validate = STUDY.validate
 
 
 def job(*overrides):

@@ -8,8 +8,8 @@ certified by rigorous bounds on both sides of the optimum.
 
 Modules, in the order a solve uses them:
 
-- :mod:`.solve`: :func:`solve_nuclear`, the driver (working set, phases, statuses) and its
-  :class:`Tolerances`, all derived from ``gap_tol``;
+- :mod:`.solve`: :func:`solve_nuclear`, the driver (working set, phases, statuses);
+- :mod:`.tolerances`: its :class:`Tolerances`, all derived from ``gap_tol``;
 - :mod:`.interior_point`: the HKM predictor-corrector path and its Schur complement;
 - :mod:`.certificate`: :func:`nuclear_bounds`, the candidates that tighten them, and the
   :class:`Certificate` that keeps the best bounds of a solve;
@@ -18,6 +18,7 @@ Modules, in the order a solve uses them:
 """
 
 from .certificate import Certificate, nuclear_bounds
-from .solve import Tolerances, solve_nuclear
+from .solve import solve_nuclear
+from .tolerances import Tolerances
 
 __all__ = ["Certificate", "Tolerances", "nuclear_bounds", "solve_nuclear"]

@@ -16,15 +16,11 @@ cost and promise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..problems import AttSVMProblem
-from .dense import least_norm, revealed_rank, singular_values, svd
-
-if TYPE_CHECKING:
-    from .solve import Tolerances
+from .dense import factor_rows, least_norm, revealed_rank, singular_values, svd
+from .tolerances import Tolerances
 
 SUPPORT_RTOL = 1e-6  # the support: constraints whose multiplier exceeds this times the largest
 
@@ -69,24 +65,6 @@ def lower_bound(problem: AttSVMProblem, lam: np.ndarray) -> float:
 def support(y: np.ndarray) -> np.ndarray:
     """Constraints whose multiplier exceeds ``SUPPORT_RTOL`` times the largest."""
     return np.flatnonzero(y > SUPPORT_RTOL * max(y.max(), 1e-300))
-
-
-def transposed_rows(rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The rows of every :math:`A_j^\\top`, stacked: (len(rows) d2, d1)."""
-    d1, d2 = shape
-    return rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
-
-
-def factor_rows(rows: np.ndarray, shape: tuple[int, int], P: np.ndarray, Q: np.ndarray,
-                transposed: np.ndarray | None = None) -> np.ndarray:
-    r"""Row j: :math:`(\mathrm{vec}(A_j Q), \mathrm{vec}(A_j^\top P))`, the linear map
-    :math:`(N, M) \mapsto \langle A_j, N Q^\top + P M^\top\rangle`; ``transposed``: the
-    rows' :func:`transposed_rows`, when the caller keeps them."""
-    k = len(rows)
-    if transposed is None:
-        transposed = transposed_rows(rows, shape)
-    return np.hstack([(rows.reshape(-1, shape[1]) @ Q).reshape(k, -1),
-                      (transposed @ P).reshape(k, -1)])
 
 
 def onto_support(problem: AttSVMProblem, W: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -48,3 +48,21 @@ def least_norm(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     if info:
         return np.linalg.lstsq(L, b, rcond=None)[0]
     return L.T @ lapack.dpotrs(factor, b, lower=0)[0]
+
+
+def transposed_rows(rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The rows of every :math:`A_j^\\top`, stacked: (len(rows) d2, d1)."""
+    d1, d2 = shape
+    return rows.reshape(-1, d1, d2).transpose(0, 2, 1).reshape(-1, d1)
+
+
+def factor_rows(rows: np.ndarray, shape: tuple[int, int], P: np.ndarray, Q: np.ndarray,
+                transposed: np.ndarray | None = None) -> np.ndarray:
+    r"""Row j: :math:`(\mathrm{vec}(A_j Q), \mathrm{vec}(A_j^\top P))`, the linear map
+    :math:`(N, M) \mapsto \langle A_j, N Q^\top + P M^\top\rangle`; ``transposed``: the
+    rows' :func:`transposed_rows`, when the caller keeps them."""
+    k = len(rows)
+    if transposed is None:
+        transposed = transposed_rows(rows, shape)
+    return np.hstack([(rows.reshape(-1, shape[1]) @ Q).reshape(k, -1),
+                      (transposed @ P).reshape(k, -1)])

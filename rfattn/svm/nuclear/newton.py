@@ -24,8 +24,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from ..problems import AttSVMProblem
-from .certificate import factor_rows, transposed_rows
-from .dense import revealed_rank, svd
+from .dense import factor_rows, revealed_rank, svd, transposed_rows
 
 NEWTON_SIZE = 200  # largest Newton system (unknowns) tried: dense, O(N^3)
 START_RESIDUAL = 0.1  # no start from a larger relative residual (a wrong rank or support)
