@@ -48,7 +48,7 @@ RUNS = 20          # <- the knob: problems trained at once (the paper's E3 uses 
 torch.set_default_dtype(torch.float64)
 
 # %% [markdown]
-# ## In two dimensions: the path of $W z_i$ bends onto the SVM direction
+# ## In two dimensions: the paths bend onto the SVM direction
 
 # %%
 data = random_data(1, n=4, N=3, d=2, generator=generator(0, "demo", "svm", "2d"))

@@ -2,12 +2,15 @@
 
 - The demos (``demos/*.py``, rendered and executed by mkdocs-jupyter) and the committed quick
   figures (``figures/*.png``) join the site without being copied into ``docs/``.
+- MathJax (``javascripts/mathjax/tex-svg-full.js``, from the ``django-static-mathjax`` package
+  of the docs extra) is served with the site: math renders without network.
 - ``<!-- claims: STUDY -->`` in a page becomes the table of that study's claims, read from
   ``figures/claims.json`` (written by ``make repro``): the verdicts are never retyped.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -17,6 +20,20 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = re.compile(r"<!--\s*claims:\s*(\w+)\s*-->")
+MATHJAX = "javascripts/mathjax/tex-svg-full.js"
+
+
+def mathjax_script() -> Path:
+    """MathJax 3's TeX-to-SVG bundle (no fonts or extensions to fetch) from the installed
+    ``django-static-mathjax`` package."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("MathJax is not installed: pip install -e '.[docs]' (it brings "
+                           "django-static-mathjax)")
+    path = Path(spec.submodule_search_locations[0]) / "static/mathjax/es5/tex-svg-full.js"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: reinstall django-static-mathjax")
+    return path
 
 
 @event_priority(100)  # before mkdocs-jupyter looks for the notebooks among the files
@@ -27,6 +44,7 @@ def on_files(files, config):
             files.append(File(f"{folder}/{path.name}", src_dir=str(ROOT),
                               dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
+    files.append(File.generated(config, MATHJAX, abs_src_path=str(mathjax_script())))
     return files
 
 

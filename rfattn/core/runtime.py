@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checks import ConfigError, choice, seed_value
 
@@ -116,7 +116,8 @@ def available_memory(device: torch.device) -> int:
 
 
 def progress(iterable, desc: str, total: int | None = None):
-    """tqdm progress bar on interactive terminals, silent elsewhere (CI, Hydra workers)."""
+    """tqdm progress bar on interactive terminals, silent elsewhere (CI, Hydra workers,
+    notebooks: the plain bar, so that no widget warning lands in an executed cell)."""
     return tqdm(iterable, desc=desc, total=total, disable=None, leave=False, file=sys.stderr)
 
 

@@ -18,10 +18,11 @@ import sys
 from collections.abc import Mapping
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
 from ..core.checks import ConfigError
 from ..core.study import Study
-from .hydra_app import compose, plan, sweep_overrides
+from .hydra_app import compose, hydra_error_line, plan, sweep_overrides
 
 
 def split_overrides(study: str, overrides: list[str], multirun: bool):
@@ -83,8 +84,9 @@ def main(studies: Mapping[str, Study], argv: list[str] | None = None) -> int:
         job_overrides, hydra_overrides = split_overrides(args.study, args.overrides,
                                                          args.multirun)
         jobs = plan(study, job_overrides, args.multirun, hydra_overrides)
-    except ConfigError as err:
-        print(f"rfattn-check: {err}", file=sys.stderr)
+    except (ConfigError, HydraException) as err:
+        line = str(err) if isinstance(err, ConfigError) else hydra_error_line(err)
+        print(f"rfattn-check: {line}", file=sys.stderr)
         return 2
     seconds = [job.settings.estimate_seconds() for job in jobs]
     todo = [(job, s) for job, s in zip(jobs, seconds) if not job.done]

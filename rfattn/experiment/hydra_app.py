@@ -64,15 +64,41 @@ def job_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
+def hydra_error_line(err: Exception) -> str:
+    """One line for an error of Hydra's composition: its message, the options it lists."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    head, rest = lines[0], lines[1:]
+    options = []
+    if rest and rest[0].startswith("Available options"):
+        options = [x for x in rest[1:] if not x.startswith(("Config search path", "provider="))]
+        rest = []
+    tail = [x for x in rest if not x.startswith(("Config search path", "provider="))]
+    line = " ".join([head, *tail])
+    return f"{line} (options: {', '.join(options)})" if options else line
+
+
 def compose(config_name: str, overrides: list[str] | None = None,
             return_hydra_config: bool = False) -> DictConfig:
-    """Compose a config from ``conf/`` outside a Hydra app (tests, notebooks, paper_repro)."""
+    """Compose a config from ``conf/`` outside a Hydra app (tests, notebooks, paper_repro).
+
+    Raises
+    ------
+    ConfigError
+        Hydra could not compose it (an unknown option of a group, a key the config lacks), in
+        one line.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.errors import HydraException
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name, overrides=overrides or [],
-                             return_hydra_config=return_hydra_config)
+        try:
+            return hydra_compose(config_name, overrides=overrides or [],
+                                 return_hydra_config=return_hydra_config)
+        except HydraException as err:
+            raise ConfigError(hydra_error_line(err)) from None
 
 
 @dataclass
@@ -132,9 +158,13 @@ def plan(study: Study, job_overrides: list[list[str]], multirun: bool,
 def _within_app(config_name, overrides, return_hydra_config=False):
     """Compose inside a running Hydra app (its config search path is initialized)."""
     from hydra import compose as hydra_compose
+    from hydra.errors import HydraException
 
-    return hydra_compose(config_name, overrides=overrides,
-                         return_hydra_config=return_hydra_config)
+    try:
+        return hydra_compose(config_name, overrides=overrides,
+                             return_hydra_config=return_hydra_config)
+    except HydraException as err:
+        raise ConfigError(hydra_error_line(err)) from None
 
 
 def _fail(message: str, code: int = 2):

@@ -59,3 +59,18 @@ def test_claims_tables_come_from_claims_json():
         rows = claims_table(study).splitlines()[2:]
         ids = [c["id"] for c in claims if c["study"] == study]
         assert len(rows) == len(ids) and all(f"`{i}`" in r for i, r in zip(ids, rows))
+
+
+def test_the_site_check_finds_raw_tex_that_mathjax_will_not_typeset():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_site import raw_tex
+
+    page = ('<div class="md-content"><p>stray $x_0$ and \\(y\\)</p>'
+            '<p><span class="arithmatex">\\(z_1\\)</span></p>'
+            '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown"><p>cell $\\Theta_t$</p></div>'
+            '<pre><code>label=r"$\\alpha_1$"</code></pre>'
+            '<div class="clipboard-copy-txt">ylabel=r"$\\beta^2$"</div>'
+            '<p>costs $5 and $6</p></div>')
+    found = raw_tex(page)
+    assert [tex for tex, typeset in found if not typeset] == ["$x_0$", "\\("]
+    assert sorted(tex for tex, typeset in found if typeset) == ["$\\Theta_t$", "\\("]

@@ -150,3 +150,13 @@ def test_check_estimates_every_job_and_sees_the_finished_ones(tmp_path, capsys):
 def test_the_scale_group_is_selected_without_plus():
     assert compose("rfa", ["scale=quick"]).d == 4
     assert compose("rfa", ["+experiment=rfa_quick", "scale=full"]).d == 8
+
+
+def test_check_names_an_unknown_option_or_key_in_one_line(capsys):
+    for argv, words in ((["rfa", "target=my_target"], "Could not find 'target/my_target'"),
+                        (["rfa", "-m", "target=my_target,query_key"], "options: custom"),
+                        (["rfa", "sead=1"], "Could not override 'sead'"),
+                        (["theory", "kind=nope"], "Could not find 'kind/nope'")):
+        assert check_main(STUDIES, argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("rfattn-check: ") and words in err and "\n" not in err, err

@@ -1,0 +1,1 @@
+"""A user's own module, as the tests use it: plug-ins named ``tests.plugins.user:<function>``."""
