@@ -188,7 +188,7 @@ def ntk_at(t):  # the kernel as a function of <x, x'>
 
 
 power = np.zeros(30)
-power[1], power[2] = 1 / multiplicity(D, 1), 4 / multiplicity(D, 2)   # per mode of the degree
+power[1], power[2] = 1 / multiplicity(D, 1), 4 / multiplicity(D, 2)   # total on each degree
 theory = learning_curve(sphere_spectrum(ntk_at, D, 30, {"f": power}), [8, 16, 32], [0.0])
 xt = sphere(500, "test")
 yt = f_star(xt)

@@ -136,7 +136,10 @@ def sphere_spectrum(kernel: Callable[[np.ndarray], np.ndarray], D: int, degrees:
     degrees : int
         Degrees 0 .. degrees - 1.
     targets : dict of str to array_like, optional
-        Each target's power per mode of each degree, (degrees,).
+        Each target's total power on each degree, summed over the degree's
+        :math:`N(D, l)` modes, (degrees,): for :math:`f = \sum_l a_l P_{l,D}(\langle\beta,
+        x\rangle)` it is :math:`a_l^2 / N(D, l)` on degree l (the squared norm of
+        :math:`a_l P_{l,D}`), and the powers sum to :math:`\mathbb E f^2`.
     points : int
         Gauss-Jacobi quadrature nodes.
 

@@ -156,3 +156,19 @@ def test_bad_spectra_are_named():
     flat = Spectrum(np.arange(1, 101.0) ** -0.5, np.ones(100))
     with pytest.raises(ConfigError, match="alpha > 1"):
         with_tail(flat, keep=50, fit=(10, 50), until=1e4)
+
+
+def test_sphere_target_power_is_the_total_on_each_degree_as_documented(gen):
+    # f = P_1 + 2 P_2 on S^2: the power on degree l is a_l^2 / N(D, l), the total over the
+    # degree's modes, and the powers sum to E f^2 (Parseval), checked on a large sample
+    D = 3
+    power = np.zeros(6)
+    power[1], power[2] = 1 / multiplicity(D, 1), 4 / multiplicity(D, 2)
+    spectrum = sphere_spectrum(lambda t: np.exp(t), D, 6, {"f": power})
+    x = torch.randn(200_000, D, generator=gen("parseval-sphere"), dtype=torch.float64)
+    t = (x[:, 0] / x.norm(dim=1)).numpy()
+    second_moment = float(np.mean((legendre(D, 1, t) + 2 * legendre(D, 2, t)) ** 2))
+    assert spectrum.power["f"].sum() == pytest.approx(second_moment, rel=0.01)
+    assert second_moment == pytest.approx(1 / 3 + 4 / 5, rel=0.01)
+    doc = " ".join(sphere_spectrum.__doc__.split())
+    assert "total power on each degree" in doc and "per mode" not in doc
