@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LENSES = STUDIES
 GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
           for g in ("model", "target", "launcher", "experiment", "scale", "kind")}
+CUSTOM_TARGET = "tests.plugins.user:oscillating"  # target=custom names the user's function
 TINY = ["n_grid=[16,32]", "n_val=30", "n_test=40", "d=3", "N=3", "model.M=5", "ridge.num=4"]
 
 
@@ -37,8 +38,9 @@ def sweep_points(params) -> list[list]:
 def configs():
     """(lens, config overrides, value overrides) of every config: every group option and every
     point of every experiment's sweep. Group choices need a composition; values are set on it."""
+    plugin = OverridesParser.create().parse_override(f"target.fn={CUSTOM_TARGET}")
     for model, target in itertools.product(GROUPS["model"], GROUPS["target"]):
-        yield "rfa", (f"model={model}", f"target={target}"), []
+        yield "rfa", (f"model={model}", f"target={target}"), [plugin] * (target == "custom")
     for scale in GROUPS["scale"]:
         yield "rfa", (f"scale={scale}",), []
     for lens in ("svm", "lowrank", "ntk", "theory"):
