@@ -149,18 +149,8 @@ class Study:
         return settings
 
     def run(self, cfg: Mapping):
-        """Validate, check and run one job.
-
-        Parameters
-        ----------
-        cfg : Mapping
-            A resolved config composed from ``conf/<name>.yaml``.
-
-        Returns
-        -------
-        DataFrame
-            The job's tidy rows.
-        """
+        """:meth:`check` the config, then run the job on its settings: its tidy rows (a
+        DataFrame with ``seed``, ``metric``, ``value`` and the setting columns)."""
         settings = self.check(cfg)
         start = time.perf_counter()
         rows = self.job(settings)
