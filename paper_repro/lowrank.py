@@ -71,7 +71,8 @@ def spectra(rows, figures_dir) -> list[Claim]:
               "with one label-relevant pattern per class (2 in all), Delta W_V has numerical "
               "rank 2 (share of seeds)", float((v_rank[base] == 2).mean()), 1.0, ">=", name,
               f"numerical rank = #(sigma_i >= 0.1 sigma_1); mean rank of Delta W_V: "
-              f"{table('v')}"),
+              f"{table('v')}",
+        origin="paper"),
         Claim("v-update-rank-grows-with-patterns", STUDY, PAPER,
               "Delta W_V has numerical rank 2K when there are 2K label-relevant patterns, K > 1 "
               "(share of runs)", float((v_rank[~base] == target[~base]).mean())
@@ -79,11 +80,18 @@ def spectra(rows, figures_dir) -> list[Claim]:
               f"mean rank of Delta W_V: {table('v')}. It stays at 2, the number of classes: "
               "the value update only learns one direction per class, while the attention "
               "updates Delta W_K and Delta W_Q do resolve the 2K patterns (next claim)"
-              if (~base).any() else "needs K > 1"),
+              if (~base).any() else "needs K > 1",
+        origin="lab",
+        lesson=("The value update's rank counts the classes (one direction per label), not the "
+                "label-relevant patterns; the pattern count shows in the attention updates "
+                "instead.")),
         Claim("kq-update-rank-equals-patterns", STUDY, PAPER,
               "Delta W_K and Delta W_Q have numerical rank 2K, the number of label-relevant "
               "patterns (share of runs)", float(kq_match.mean()), 0.9, ">=", name,
-              f"mean rank of Delta W_K: {table('k')}; of Delta W_Q: {table('q')}"),
+              f"mean rank of Delta W_K: {table('k')}; of Delta W_Q: {table('q')}",
+        origin="lab",
+        lesson=("The attention updates do not resolve each label-relevant pattern, so their rank "
+                "cannot count the patterns.")),
         Claim("v-update-energy-on-relevant-span", STUDY, PAPER,
               "at least 90% of the energy of Delta W_V lies on the span of the label-relevant "
               "patterns (smallest share over runs)", float(ranks[("v", "relevant_energy")].min()),
@@ -91,7 +99,10 @@ def spectra(rows, figures_dir) -> list[Claim]:
               "||Delta W P||_F^2 / ||Delta W||_F^2; mean over runs: V "
               f"{ranks[('v', 'relevant_energy')].mean():.3f}, K "
               f"{ranks[('k', 'relevant_energy')].mean():.3f}, Q "
-              f"{ranks[('q', 'relevant_energy')].mean():.3f}"),
+              f"{ranks[('q', 'relevant_energy')].mean():.3f}",
+        origin="lab",
+        lesson=("About a tenth of the value update's energy lies off the relevant span, so a 0.9 "
+                "energy cut sits at the edge and is no safe low-rank criterion.")),
     ]
     noise = _ranks(rows, "noise")
     noise_name = figure_name_for(_part(rows, "noise", "rank"), STUDY, "noise_ranks", "d", "N", "n")
@@ -105,7 +116,10 @@ def spectra(rows, figures_dir) -> list[Claim]:
         "mean rank of Delta W_Q by (tau, lr): " + ", ".join(
             f"({t:g}, {lr:g}): {v:.2g}" for (t, lr), v in settings.items())
         + f"; Delta W_V keeps rank 2 in {float((noise[('v', 'numerical_rank')] == 2).mean()):.0%}"
-        " of these runs"))
+        " of these runs",
+        origin="lab",
+        lesson=("On a harder task the query update is not low rank: the low-rank picture needs "
+                "the paper's benign regime.")))
     long = noise.stack(level=0, future_stack=True).reset_index()
     long = long[long.matrix.isin(["q", "k", "v"])]
     long["setting"] = [f"tau={t:g}, lr={lr:g}" for t, lr in zip(long.tau, long.lr)]
@@ -138,7 +152,8 @@ def truncation(rows, figures_dir) -> list[Claim]:
         "replacing the Q, K, V updates by their rank-2K truncation changes test error by at "
         "most one point (largest increase over runs)", float(gap), ONE_POINT, "<=", name,
         f"untruncated error {full.mean():.4f}; rank 2K {at_2k.mean():.4f}; reverted (r = 0) "
-        f"{err[0].mean():.3f} (means over runs)")]
+        f"{err[0].mean():.3f} (means over runs)",
+        origin="paper")]
 
 
 def pruning(rows, figures_dir) -> list[Claim]:
@@ -172,11 +187,15 @@ def pruning(rows, figures_dir) -> list[Claim]:
     return [
         Claim("small-first-pruning-harmless", STUDY, PAPER,
               f"pruning the smallest {PRUNE_RATE:.0%} of W_O rows changes test error by at most "
-              "one point", abs(small), ONE_POINT, "<=", name, detail),
+              "one point", abs(small), ONE_POINT, "<=", name, detail,
+        origin="paper"),
         Claim("large-first-pruning-hurts", STUDY, PAPER,
               f"pruning the largest {PRUNE_RATE:.0%} of W_O rows raises test error clearly "
               "(increase)", large, CLEAR_HARM, ">=", name,
-              detail + f"; threshold [ours]: {CLEAR_HARM} = two points"),
+              detail + f"; threshold [ours]: {CLEAR_HARM} = two points",
+        origin="lab",
+        lesson=("Here pruning the largest W_O rows costs about as much as pruning the smallest: "
+                "magnitude alone does not single out the rows that matter.")),
     ]
 
 
@@ -197,7 +216,8 @@ def attention_mass(rows, figures_dir) -> list[Claim]:
         "training raises the attention mass on the sample's own label-relevant tokens "
         "(final over initial, smallest over runs)", float((last / first).min()), 1.2, ">=",
         name, f"mass {first.mean():.3f} at step 0 (the token share alpha_* = 0.2) and "
-        f"{last.mean():.3f} at the end; theory: it grows toward 1 with more training")]
+        f"{last.mean():.3f} at the end; theory: it grows toward 1 with more training",
+        origin="paper")]
 
 
 def adapters(rows, figures_dir) -> list[Claim]:
@@ -224,7 +244,10 @@ def adapters(rows, figures_dir) -> list[Claim]:
         "a LoRA adapter of rank r >= 2K trained from W(0) matches full training: test error "
         "within one point (largest gap over runs)", float(gap), ONE_POINT, "<=", name,
         f"K = {K}; full training {full.mean():.4f}; " + ", ".join(
-            f"{m} r={r}: {v:.3f}" for (m, r), v in means.items()))]
+            f"{m} r={r}: {v:.3f}" for (m, r), v in means.items()),
+        origin="lab",
+        lesson=("A rank-2K adapter trained from W(0) does not reach full training's error, "
+                "although full training's update is of that rank."))]
 
 
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",

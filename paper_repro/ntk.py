@@ -35,7 +35,8 @@ def _part(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _not_run(cid, paper, statement, threshold, comparison, figure, why):
-    return Claim(cid, STUDY, paper, statement, None, threshold, comparison, figure, why)
+    return Claim(cid, STUDY, paper, statement, None, threshold, comparison, figure, why,
+                 origin="paper")
 
 
 def _slope(x, y) -> float:
@@ -71,12 +72,14 @@ def fig1(rows, figures_dir) -> list[Claim]:
               spread[wide] / spread[narrow], 0.75, "<=", name,
               f"std over inits of Theta(x0, x) at init, averaged over angles: {spread[narrow]:.3g}"
               f" (width {narrow}) and {spread[wide]:.3g} (width {wide}); value is their ratio; "
-              f"1/sqrt(width) scaling predicts {np.sqrt(narrow / wide):.2f}"),
+              f"1/sqrt(width) scaling predicts {np.sqrt(narrow / wide):.2f}",
+        origin="paper"),
         Claim("fig1-kernel-moves-less", STUDY, JACOT, statement_m, move[wide] / move[narrow],
               1.0, "<", name,
               f"relative change |Theta_trained - Theta_init| / |Theta_init| on the circle: "
               f"{move[narrow]:.3g} (width {narrow}), {move[wide]:.3g} (width {wide}); value is "
-              "their ratio"),
+              "their ratio",
+        origin="paper"),
     ]
 
 
@@ -118,7 +121,8 @@ def fig2(rows, figures_dir) -> list[Claim]:
                   "every wider network is closer to the limit); coverage = share of outputs on "
                   "the circle inside the limit's band, training points left out; " + coverage
                   + ". Networks linearized at init also cover less than 0.8, by a margin that "
-                  "shrinks with width (test_linearized_networks_approach_the_limiting_gaussian)")]
+                  "shrinks with width (test_linearized_networks_approach_the_limiting_gaussian)",
+        origin="paper")]
 
 
 def fig3(rows, figures_dir) -> list[Claim]:
@@ -154,12 +158,14 @@ def fig3(rows, figures_dir) -> list[Claim]:
               f"|fitted rate / lambda_2 - 1| at width {wide} (mean over seeds), the rate fitted "
               "while the component is at least 10% of its start; "
               + ", ".join(f"width {w}: {np.mean(v):.3f}" for w, v in ratios.items())
-              + f"; top eigenvalues of Theta/N: {eigs} (paper, MNIST: 0.0457, 0.00108, 0.00078)"),
+              + f"; top eigenvalues of Theta/N: {eigs} (paper, MNIST: 0.0457, 0.00108, 0.00078)",
+        origin="paper"),
         Claim("fig3-orthogonal-small", STUDY, JACOT,
               "the error orthogonal to that component stays near zero", float(
                   np.mean(ortho[wide])), 0.1, "<=", name,
               f"largest orthogonal error over t relative to 0.5, width {wide} (mean over seeds); "
-              + ", ".join(f"width {w}: {np.mean(v):.3f}" for w, v in ortho.items())),
+              + ", ".join(f"width {w}: {np.mean(v):.3f}" for w, v in ortho.items()),
+        origin="paper"),
     ]
 
 
@@ -177,7 +183,8 @@ def convergence(rows, figures_dir) -> list[Claim]:
                   abs(slope + 0.5), 0.15, "<=", name,
                   f"log-log slope of the seed-mean relative error against width: {slope:.3f}; "
                   f"error {mean.iloc[0]:.3g} at width {mean.index[0]}, {mean.iloc[-1]:.3g} at "
-                  f"width {mean.index[-1]}; value is |slope + 1/2|")]
+                  f"width {mean.index[-1]}; value is |slope + 1/2|",
+        origin="paper")]
 
 
 def random_feature_error(rows, figures_dir) -> list[Claim]:
@@ -194,7 +201,8 @@ def random_feature_error(rows, figures_dir) -> list[Claim]:
                   "universal random features are unbiased with mean squared error ~ 1/m",
                   max(abs(s + 1) for s in slopes.values()), 0.25, "<=", name,
                   "largest |slope + 1| of log seed-mean MSE against log m; slopes: "
-                  + ", ".join(f"{k}: {v:.3f}" for k, v in slopes.items()))]
+                  + ", ".join(f"{k}: {v:.3f}" for k, v in slopes.items()),
+        origin="paper")]
 
 
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",

@@ -120,7 +120,8 @@ def error_vs_n(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         "RFA test error below parameter-matched RFMLP at every n on permutation-invariant "
         "targets (single-key, query-key, similarity)", wins.mean(), 1.0, ">=", name,
         f"fraction of {int(learned.sum())} (target, n) cells with RFA < RFMLP (seed means); "
-        f"cells where both exceed {UNLEARNED} are ties and left out; RFA lost at: {losses}")]
+        f"cells where both exceed {UNLEARNED} are ties and left out; RFA lost at: {losses}",
+        origin="paper")]
 
 
 def biased_vs_zero_mean(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
@@ -140,12 +141,28 @@ def biased_vs_zero_mean(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     sim_targets = [t for t in err.index.get_level_values(0).unique()
                    if t.startswith(("query_key", "similarity"))]
     ratios = {t: _ratio_over_learned(err.loc[t], "rfa_biased", "rfa") for t in sim_targets}
-    return [Claim(
+    linear = {t: r for t, r in ratios.items() if t == "query_key p=1"}
+    paper = {t: r for t, r in ratios.items() if t not in linear}
+    listing = "; ".join(f"{t}: {r:.2f}" for t, r in ratios.items())
+    claims = [Claim(
         "biased-beats-zero-mean", STUDY, PAPER,
-        "biased query-key sampling gives lower test error than zero-mean on query-key and "
-        "similarity targets", max(ratios.values()), 1.0, "<", name,
-        "largest over targets of the geometric-mean error ratio biased/zero-mean over n; "
-        + "; ".join(f"{t}: {r:.2f}" for t, r in ratios.items()))]
+        "biased query-key sampling gives lower test error than zero-mean on the similarity "
+        "targets and the query-key targets of degree >= 2", max(paper.values()), 1.0, "<", name,
+        "largest over those targets of the geometric-mean error ratio biased/zero-mean over n; "
+        + listing + ". Narrowed: the paper states the gain for 'certain natural targets', "
+        "functions of <x_0, x_i>; read as every query-key target it would include the linear "
+        "one, kept as a lab claim (biased-beats-zero-mean-linear)",
+        origin="paper")]
+    if linear:
+        claims.append(Claim(
+            "biased-beats-zero-mean-linear", STUDY, PAPER,
+            "biased query-key sampling also gives lower test error than zero-mean on the linear "
+            "query-key target (degree 1)", max(linear.values()), 1.0, "<", name,
+            "geometric-mean error ratio biased/zero-mean over n: " + listing,
+            origin="lab", lesson="Biased sampling helps only where the target's dependence on "
+            "<x_0, x_i> is nonlinear: on the linear target its error is several times the "
+            "zero-mean one."))
+    return claims
 
 
 def two_key_control(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
@@ -157,7 +174,8 @@ def two_key_control(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         "the two-key coupling target is not learned by ReLU RFA (nor its kernel limit) at any n",
         float(two[["rfa", "kernel"]].min().min()), 0.9, ">=", _name(rows, "error_vs_n"),
         "smallest seed-mean test error of rfa and kernel over n (1 = the null predictor); "
-        f"softmax RFA reaches {two['rfa_softmax'].min():.3f}: its normalization couples keys")]
+        f"softmax RFA reaches {two['rfa_softmax'].min():.3f}: its normalization couples keys",
+        origin="paper")]
 
 
 def heads(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
@@ -192,7 +210,8 @@ def heads(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         float(gap.iloc[-1] / gap.iloc[0]), 0.2, "<=", name,
         f"relative gap |err(M) - err(kernel)| / err(kernel) at n={n_max} shrinks from "
         f"{gap.iloc[0]:.3g} (M={gap.index[0]}) to {gap.iloc[-1]:.3g} (M={gap.index[-1]}); "
-        "value is their ratio; gaps: " + ", ".join(f"M={m}: {g:.3g}" for m, g in gap.items()))]
+        "value is their ratio; gaps: " + ", ".join(f"M={m}: {g:.3g}" for m, g in gap.items()),
+        origin="paper")]
 
 
 def bias_scan(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
@@ -240,7 +259,8 @@ def degree(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
         "higher target degree needs more samples (RFA, single-key and query-key targets)",
         float(np.mean(pairs)), 1.0, ">=", name,
         "fraction of consecutive degrees whose n to reach test error 0.5 strictly increases "
-        "(inf = not reached within the grid); " + "; ".join(detail))]
+        "(inf = not reached within the grid); " + "; ".join(detail),
+        origin="paper")]
 
 
 def _mark_predicted_n(ax, rows: pd.DataFrame, model: str, family: str, ns: list,

@@ -55,16 +55,21 @@ def _number(value) -> str:
 
 
 def claims_table(study: str, claims_file: Path = ROOT / "figures" / "claims.json") -> str:
-    """The markdown table of ``study``'s claims: statement, measured value, verdict, details."""
+    """The markdown table of ``study``'s claims: origin, statement, measured value, verdict
+    (``refuted`` for a failed lab claim, with its lesson), details."""
     claims = [c for c in json.loads(claims_file.read_text()) if c["study"] == study]
     if not claims:
         raise ValueError(f"figures/claims.json has no claims of study {study!r}; "
                          f"run `make repro`")
-    lines = ["| claim | statement | measured | verdict | details |", "|---|---|---|---|---|"]
+    lines = ["| claim | origin | statement | measured | verdict | details |",
+             "|---|---|---|---|---|---|"]
     for c in claims:
-        verdict = "pass" if c["verdict"] == "pass" else f"**{c['verdict']}**"
+        refuted = c["origin"] == "lab" and c["verdict"] == "fail"
+        verdict = ("pass" if c["verdict"] == "pass" else
+                   "**refuted**" if refuted else f"**{c['verdict']}**")
+        details = (f"*Learned:* {c['lesson']} " if refuted else "") + c.get("details", "")
         measured = f"{_number(c['value'])} {c['comparison']} {_number(c['threshold'])}"
-        cells = [f"`{c['id']}`", c["statement"], measured, verdict, c.get("details", "")]
+        cells = [f"`{c['id']}`", c["origin"], c["statement"], measured, verdict, details]
         lines.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ")
                                          for x in cells) + " |")
     return "\n".join(lines)

@@ -1,10 +1,12 @@
 r"""Theory jobs on the RFA data: ``rfa_curves`` and ``double_descent``.
 
 - ``rfa_curves``: for one RFA model (``conf/model/``) and every target of ``targets``, the
-  spectrum of the model's infinite-width kernel on ``n_sample`` fresh samples (with a fitted
-  tail), the predicted test error of kernel ridge regression (``features`` = inf) and of the
-  model's finite number of random features, at the best ridge of the lab's grid for every n
-  of ``n_grid``; the convergence of the predictions from half the sample; the top of the
+  spectrum of the model's infinite-width kernel on ``n_sample`` fresh samples (with a tail
+  that carries the trace the sample's top modes miss, ``tail``), the predicted test error of
+  kernel ridge regression (``features`` = inf) and of the model's finite number of random
+  features, at the best ridge of the lab's grid for every n of ``n_grid``, and that ridge
+  over the crossover ridge :math:`\lambda_n`; the change of the predictions from half the
+  sample and with the other tail shape (their sensitivity to the tail); the top of the
   spectrum and each target's power on it (learnability);
 - ``double_descent``: zero-mean ReLU RFA with M heads fitted at a small fixed ridge across
   n = M (d+1), simulated over seeds, and the random-feature prediction (P = M (d+1) and the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from ..core.runtime import generator
 from ..linalg.ridge import prefix_ridge_paths
@@ -26,15 +29,27 @@ from ..rfa import RandomFeatureAttention, rfa_relu_kernel
 from .curves import learning_curve
 from .kernels import model_gram
 from .settings import CurveSettings, DoubleDescentSettings
-from .spectra import compress, sampled_spectrum, with_tail
+from .spectra import TAIL_SHAPES, compress, sampled_spectrum, tail_exponent, with_tail
 
 TOP_MODES = 200  # modes of the spectrum kept in the rows (learnability figure)
 
 
-def _tail(spectrum, n_sample: int, total_power: dict):
-    return compress(with_tail(spectrum, keep=n_sample // 4,
-                              fit=(n_sample // 32, n_sample // 4), until=1000.0 * n_sample,
-                              total_power=total_power))
+def _tails(s, sampled, size: int, total_power: dict, trace: float) -> dict:
+    """The sampled spectrum with the configured tail (``main``) and with the other shape
+    (``other``), both carrying the trace the top modes miss."""
+    other = TAIL_SHAPES[1 - TAIL_SHAPES.index(s.tail.shape)]
+    return {key: compress(with_tail(sampled, **s.tail.modes(size), total_power=total_power,
+                                    trace=trace, shape=shape))
+            for key, shape in (("main", s.tail.shape), ("other", other))}
+
+
+def _tail_rows(s, sampled, size: int) -> list[dict]:
+    """The fitted exponent of the tail, or the shape it falls back to."""
+    fit = s.tail.modes(size)["fit"]
+    alpha = tail_exponent(sampled, *fit)
+    if s.tail.shape == "power" and alpha is None:
+        return [{"analysis": "tail", "metric": "fallback_to_sample_shape", "value": 1.0}]
+    return [{"analysis": "tail", "metric": "alpha", "value": alpha}] if alpha else []
 
 
 def theory_grid(n_grid: tuple[int, ...], points: int) -> list[int]:
@@ -65,12 +80,18 @@ def rfa_spectra(s: CurveSettings) -> tuple[dict, list[dict]]:
     total = {target.label: 1.0 + (0.0 if s.centred_target else (target.mean / target.std) ** 2)
              for target in targets}
     gram, mc_error = model_gram(s.model, s.d, x0, X, s.seed, s.mc_heads)
+    diagonal = gram.diagonal().to(torch.float64)
     rows = [{"analysis": "kernel", "metric": "mc_stderr", "value": mc_error}]
     spectra = {}
     for label, size in (("half", s.n_sample // 2), ("full", s.n_sample)):
+        keep = s.tail.modes(size)["keep"]
         sampled = sampled_spectrum(gram[:size, :size], {k: v[:size] for k, v in values.items()},
-                                   modes=size // 4, overwrite=label == "full")
-        spectra[label] = _tail(sampled, size, total)
+                                   modes=keep, overwrite=label == "full")
+        tails = _tails(s, sampled, size, total, float(diagonal[:size].mean()))
+        spectra[label] = tails["main"]
+        if label == "full":
+            spectra["other_tail"] = tails["other"]
+            rows += _tail_rows(s, sampled, size)
     del gram
     top = min(TOP_MODES, len(sampled.eigenvalues))
     rows += [{"analysis": "spectrum", "index": i + 1, "metric": "eigenvalue",
@@ -86,11 +107,26 @@ def rfa_spectra(s: CurveSettings) -> tuple[dict, list[dict]]:
     return spectra, rows
 
 
+def crossover_ridge(spectrum, n_grid) -> np.ndarray:
+    r"""The kernel's n-th eigenvalue :math:`\lambda_n` for each n: the crossover ridge [ours].
+
+    Above it (this lab's ridge, :math:`\lambda \ge \lambda_n`) the ridge sets the effective
+    regularization; below it the spectrum's discreteness on the sample does, and the
+    eigenlearning equations can fail on low-dimensional data (Tomasini, Sclocchi, Wyart,
+    ICML 2022, derive such a crossover, :math:`\lambda^* \sim n^{-1/(d+\chi)}`, for their
+    model; :math:`\lambda_n` is this lab's proxy).
+    """
+    index = np.searchsorted(np.cumsum(spectrum.multiplicity), np.asarray(n_grid), side="left")
+    return spectrum.eigenvalues[np.minimum(index, len(spectrum.eigenvalues) - 1)]
+
+
 def rfa_curve_rows(s: CurveSettings, spectra: dict) -> list[dict]:
-    """Predicted test error at the best ridge of the grid, that ridge, and the change of the
-    prediction from half the sample, for every prediction, target and n."""
+    """Predicted test error at the best ridge of the grid, that ridge and its ratio to the
+    crossover ridge, and the change of the prediction from half the sample and from the other
+    tail shape, for every prediction, target and n."""
     rows = []
     n_theory = theory_grid(s.n_grid, s.theory_points)
+    crossover = crossover_ridge(spectra["full"], n_theory)
     for prediction, M, P in _predictions(s):
         main = M in (None, s.model.M)  # the convergence check: for the model's own M
         curves = {k: learning_curve(spec, n_theory, s.ridge.lambdas, features=P)
@@ -98,14 +134,19 @@ def rfa_curve_rows(s: CurveSettings, spectra: dict) -> list[dict]:
         for name in curves["full"].test:
             best, ridge = curves["full"].best(name)
             half = curves["half"].best(name)[0] if main else None
+            other = curves["other_tail"].best(name)[0] if main else None
             for i, n in enumerate(n_theory):
                 common = {"analysis": "curve", "target_label": name, "n": n,
                           "prediction": prediction, "M": M, "P": float(P or math.inf)}
                 rows += [{**common, "metric": "test_error", "value": float(best[i])},
                          {**common, "metric": "lambda", "value": float(ridge[i])}]
                 if main:
-                    rows.append({**common, "metric": "half_sample_change",
-                                 "value": float(abs(half[i] / best[i] - 1))})
+                    rows += [{**common, "metric": "ridge_over_crossover",
+                              "value": float(ridge[i] / crossover[i])},
+                             {**common, "metric": "half_sample_change",
+                              "value": float(abs(half[i] / best[i] - 1))},
+                             {**common, "metric": "tail_change",
+                              "value": float(abs(other[i] / best[i] - 1))}]
     return rows
 
 
@@ -135,10 +176,11 @@ def double_descent(s: DoubleDescentSettings) -> list[dict]:
     p = s.model.num_features(s.d)
     x0, X = s.sample(s.n_sample, "sample")
     gram = rfa_relu_kernel(x0, X, variance=s.model.qk_variance)
-    sampled = sampled_spectrum(gram, {"target": target(x0, X)}, modes=s.n_sample // 4,
-                               overwrite=True)
+    trace = float(gram.diagonal().mean())
+    sampled = sampled_spectrum(gram, {"target": target(x0, X)},
+                               modes=s.tail.modes(s.n_sample)["keep"], overwrite=True)
     total = {"target": 1.0 + (0.0 if s.centred_target else (target.mean / target.std) ** 2)}
-    spectrum = _tail(sampled, s.n_sample, total)
+    spectrum = _tails(s, sampled, s.n_sample, total, trace)["main"]
     rows = []
     n_theory = theory_grid(s.n_grid, 96)
     for prediction, P in (("kernel", None), ("features", p), ("heads", s.model.M)):

@@ -20,8 +20,62 @@ from ..core.plugins import call_plugin, load_plugin
 from ..core.study import KindSettings
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
 from ..rfa import ModelSettings, RidgeSettings, TargetSettings, TokenSettings
+from .spectra import TAIL_SHAPES
 
 DOT_PRODUCT_SIGNATURE = "k(t) -> t.shape, t = <x, x'> in [-1, 1]"
+
+
+@dataclass(frozen=True)
+class TailSettings:
+    """The tail of a sampled spectrum (:func:`rfattn.theory.with_tail`), in units of the
+    sample's size n_s.
+
+    Attributes
+    ----------
+    keep : float
+        The top ``keep * n_s`` sampled modes are kept as they are, in (0, 0.9].
+    fit : (float, float)
+        Modes ``[fit[0] n_s, fit[1] n_s)`` fix the power law's exponent (shape ``power``).
+    shape : str
+        ``power`` or ``sample``; the rows also give the prediction with the other shape.
+    until : float
+        Last mode of a ``power`` tail, in units of n_s (>= 2).
+    """
+
+    keep: float
+    fit: tuple[float, float]
+    shape: str
+    until: float
+
+    def __post_init__(self):
+        real("tail.keep", self.keep, low=0.0, high=0.9, low_open=True)
+        if len(self.fit) != 2:
+            raise ConfigError(f"tail.fit must be [start, stop], fractions of n_sample (got "
+                              f"{list(self.fit)})")
+        object.__setattr__(self, "fit", tuple(
+            real(f"tail.fit[{i}]", f, low=0.0, high=1.0, low_open=True)
+            for i, f in enumerate(self.fit)))
+        if self.fit[0] >= self.fit[1]:
+            raise ConfigError(f"tail.fit must have start < stop (got {list(self.fit)})")
+        choice("tail.shape", self.shape, TAIL_SHAPES)
+        real("tail.until", self.until, low=2.0, high=1e6)
+
+    def check_sample(self, n_sample: int) -> None:
+        """Refuse a tail that a sample of ``n_sample`` (and its half) cannot give."""
+        half = n_sample // 2
+        if round(self.keep * half) < 1:
+            raise ConfigError(f"tail.keep x n_sample/2 must keep >= 1 mode (got "
+                              f"{self.keep} x {half})")
+        start, stop = (max(1, round(f * half)) for f in self.fit)
+        if stop - start < 4:
+            raise ConfigError(f"tail.fit must span >= 4 modes of n_sample/2 = {half} (got "
+                              f"[{start}, {stop}))")
+
+    def modes(self, n_sample: int) -> dict:
+        """``keep``, ``fit`` and ``until`` of :func:`with_tail` for a sample of n_sample."""
+        return {"keep": max(1, round(self.keep * n_sample)),
+                "fit": tuple(max(1, round(f * n_sample)) for f in self.fit),
+                "until": self.until * n_sample}
 
 
 @dataclass(frozen=True)
@@ -30,6 +84,7 @@ class TheoryTokenSettings(TokenSettings):
 
     kind: str
     model: ModelSettings
+    tail: TailSettings
 
     memory_hint: ClassVar[str] = "lower n_sample, n_grid, n_test or model.M"
 
@@ -73,6 +128,7 @@ class CurveSettings(TheoryTokenSettings):
         if positive_int("n_sample", self.n_sample) < 2 * self.n_grid[-1]:
             raise ConfigError(f"n_sample must be >= 2 max(n_grid) = {2 * self.n_grid[-1]}: "
                               f"below it the tail carries the curve (got {self.n_sample})")
+        self.tail.check_sample(self.n_sample)
         if positive_int("mc_heads", self.mc_heads) < 8:
             raise ConfigError(f"mc_heads must be >= 8: its error needs several draws (got "
                               f"{self.mc_heads})")
@@ -110,6 +166,7 @@ class DoubleDescentSettings(TheoryTokenSettings):
         super().__post_init__()
         real("ridge_value", self.ridge_value, low=0.0, high=10.0, low_open=True)
         positive_int("n_sample", self.n_sample)
+        self.tail.check_sample(self.n_sample)
         positive_int("n_test", self.n_test)
         positive_int("seeds", self.seeds)
 

@@ -7,14 +7,15 @@ sample by :math:`\sqrt{n_s}\,u_i`, and a target's coefficients by
 of :math:`f^{*2}`; the constant mode carries :math:`(\mathbb E f^*)^2` for an uncentred target).
 
 Only the top modes of a sample are accurate: predictions at n close to :math:`n_s` need the
-tail. :func:`with_tail` keeps the top ``keep`` sampled eigenspaces, fits a power law
-:math:`\lambda_i \approx C i^{-\alpha}` to the sampled spectrum below them, and continues it
-to a large index in log-spaced bins; the target power of the sample's modes below the kept
-ones (the sample's estimate of the tail's power) is spread over the tail in proportion to its
-eigenvalues; given the exact :math:`\mathbb E f^{*2}`, all powers are rescaled to it (the
-sample's mean of :math:`f^{*2}` is off by its sampling error). :func:`compress` bins
-eigenspaces of nearly equal eigenvalue so that the learning-curve equations run over a few
-hundred eigenspaces.
+tail. :func:`with_tail` keeps the top ``keep`` sampled eigenspaces and gives the modes below
+them the trace they miss, :math:`\mathbb E\,k(x,x) - \sum_{i \le k}\lambda_i` (fixed, not
+fitted), in the shape of a power law fitted to the sampled spectrum (``power``) or of the
+sampled modes themselves (``sample``: the two bracket the prediction's dependence on the
+tail); the target power of the sample's modes below the kept ones is spread over the tail in
+proportion to its eigenvalues; given the exact :math:`\mathbb E f^{*2}`, all powers are
+rescaled to it (the sample's mean of :math:`f^{*2}` is off by its sampling error).
+:func:`compress` bins eigenspaces of nearly equal eigenvalue so that the learning-curve
+equations run over a few hundred eigenspaces.
 """
 
 from __future__ import annotations
@@ -132,9 +133,30 @@ def power_law_fit(spectrum: Spectrum, start: int, stop: int) -> tuple[float, flo
     return float(np.exp(intercept)), float(-slope)
 
 
+TAIL_SHAPES = ("power", "sample")
+
+
 def with_tail(spectrum: Spectrum, keep: int, fit: tuple[int, int], until: float,
-              total_power: dict | None = None, bins: int = 200) -> Spectrum:
-    """The top ``keep`` modes of ``spectrum`` and a power-law tail to mode ``until``.
+              total_power: dict | None = None, bins: int = 200, trace: float | None = None,
+              shape: str = "power") -> Spectrum:
+    r"""The top ``keep`` modes of ``spectrum`` and a tail below them that carries the missing
+    trace.
+
+    The tail's mass is fixed, not fitted: :math:`m = \operatorname{tr} - \sum_{i\le k}
+    \lambda_i`, with :math:`\operatorname{tr} = \mathbb E\,k(x, x)` when ``trace`` is given
+    (else the sampled modes' own sum). Only its shape is modelled:
+
+    - ``power``: :math:`\lambda_i = \min(\lambda_k, C i^{-\alpha})` for i from k+1 to
+      ``until``, :math:`\alpha` fitted on ``fit`` (any :math:`\alpha > 0`: the tail ends at
+      ``until``, so it needs no trace-class exponent) and C set so that the tail's mass is m;
+      in log-spaced bins;
+    - ``sample``: the sampled modes below the kept ones, rescaled to mass m.
+
+    Where the fit range holds fewer than 4 positive eigenspaces or a non-decaying spectrum,
+    ``power`` falls back to ``sample``; where m <= 0 (a finite-rank kernel) there is no tail.
+    The target power of the sampled modes below the kept ones is spread over the tail in
+    proportion to the eigenvalues (``power``) or kept per mode (``sample``), and given the exact
+    :math:`\mathbb E f^{*2}` every target's power is rescaled to it.
 
     Parameters
     ----------
@@ -143,13 +165,17 @@ def with_tail(spectrum: Spectrum, keep: int, fit: tuple[int, int], until: float,
     keep : int
         Modes kept as sampled.
     fit : (int, int)
-        Mode range of the power-law fit.
+        Mode range of the power-law fit of the tail's shape.
     until : float
-        Last mode of the tail (a large multiple of the sample size).
+        Last mode of a ``power`` tail (a large multiple of the sample size).
     total_power : dict of str to float, optional
-        Each target's exact :math:`\\mathbb E f^{*2}`: the powers are rescaled to it.
+        Each target's exact :math:`\mathbb E f^{*2}`: the powers are rescaled to it.
     bins : int
-        Log-spaced bins of the tail.
+        Log-spaced bins of a ``power`` tail.
+    trace : float, optional
+        The kernel's trace :math:`\mathbb E\,k(x, x)` on the data measure.
+    shape : str
+        ``power`` or ``sample``.
 
     Returns
     -------
@@ -158,23 +184,60 @@ def with_tail(spectrum: Spectrum, keep: int, fit: tuple[int, int], until: float,
     keep = positive_int("keep", keep)
     if keep >= len(spectrum.eigenvalues):
         raise ConfigError(f"keep must be below the {len(spectrum.eigenvalues)} sampled modes")
-    C, alpha = power_law_fit(spectrum, *fit)
-    if not alpha > 1:
-        raise ConfigError(f"the fitted tail decays like i^-{alpha:.2f}: a trace-class kernel "
-                          "needs alpha > 1; fit on a larger sample or another range")
-    edges = np.unique(np.geomspace(keep + 1, until, bins + 1).round())
-    mult = np.diff(edges)
-    mids = np.sqrt(edges[:-1] * (edges[1:] - 1).clip(min=edges[:-1]))
-    tail = C * mids ** (-alpha)
-    tail = np.minimum(tail, spectrum.eigenvalues[keep - 1])
-    eigenvalues = np.concatenate([spectrum.eigenvalues[:keep], tail])
-    multiplicity = np.concatenate([spectrum.multiplicity[:keep], mult])
+    if shape not in TAIL_SHAPES:
+        raise ConfigError(f"shape must be one of {', '.join(TAIL_SHAPES)} (got {shape!r})")
+    lam, mult = spectrum.eigenvalues, spectrum.multiplicity
+    below = float((lam[keep:] * mult[keep:]).sum())
+    mass = below if trace is None else float(trace) - float((lam[:keep] * mult[:keep]).sum())
+    alpha = tail_exponent(spectrum, *fit) if shape == "power" else None
+    if mass <= 1e-12 * float((lam * mult).sum()):
+        tail_lam, tail_mult, share = np.zeros(0), np.zeros(0), None
+    elif alpha is None:
+        tail_lam, tail_mult = lam[keep:] * (mass / below), mult[keep:]
+        share = None
+    else:
+        edges = np.unique(np.geomspace(keep + 1, until, bins + 1).round())
+        tail_mult = np.diff(edges)
+        mids = np.sqrt(edges[:-1] * (edges[1:] - 1).clip(min=edges[:-1]))
+        tail_lam = _capped_law(mids ** -alpha, tail_mult, lam[keep - 1], mass)
+        share = tail_lam * tail_mult / (tail_lam * tail_mult).sum()
     power = {}
-    share = tail * mult / (tail * mult).sum()
     for name, p in spectrum.power.items():
         scale = 1.0 if total_power is None else float(total_power[name]) / float(p.sum())
-        power[name] = np.concatenate([p[:keep], float(p[keep:].sum()) * share]) * scale
-    return Spectrum(eigenvalues, multiplicity, power)
+        rest = p[keep:] if share is None else float(p[keep:].sum()) * share
+        if not len(tail_lam):  # no tail: the power below the kept modes stays on the last one
+            head = p[:keep].copy()
+            head[-1] += float(p[keep:].sum())
+            power[name] = head * scale
+        else:
+            power[name] = np.concatenate([p[:keep], rest]) * scale
+    return Spectrum(np.concatenate([lam[:keep], tail_lam]),
+                    np.concatenate([mult[:keep], tail_mult]), power)
+
+
+def tail_exponent(spectrum: Spectrum, start: int, stop: int) -> float | None:
+    """The decay exponent of a power law fitted on modes [start, stop), or None where the
+    range holds fewer than 4 eigenspaces or the fit does not decay."""
+    index = np.cumsum(spectrum.multiplicity) - (spectrum.multiplicity - 1) / 2
+    if ((index >= start) & (index < stop)).sum() < 4:
+        return None
+    alpha = power_law_fit(spectrum, start, stop)[1]
+    return alpha if alpha > 0 else None
+
+
+def _capped_law(law: np.ndarray, mult: np.ndarray, cap: float, mass: float) -> np.ndarray:
+    r""":math:`\min(\mathrm{cap}, C\,\mathrm{law})` with C such that the mass is ``mass``
+    (bisection in log C: the mass grows with C up to cap times the modes)."""
+    if cap * mult.sum() <= mass:
+        return np.full_like(law, mass / mult.sum())
+    lo, hi = np.log(mass / (law * mult).sum()), np.log(cap / law.min())
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if (np.minimum(cap, np.exp(mid) * law) * mult).sum() < mass:
+            lo = mid
+        else:
+            hi = mid
+    return np.minimum(cap, np.exp(hi) * law)
 
 
 def compress(spectrum: Spectrum, keep: int = 256, rtol: float = 0.01) -> Spectrum:

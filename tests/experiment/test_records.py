@@ -84,19 +84,30 @@ def test_collect_joins_jobs(tmp_path):
         collect(empty)
 
 
-def test_claims_verdicts_and_report(tmp_path):
-    claims = [Claim("a", "s", "P", "x small", 0.1, 0.5, "<=", "f.png", "d"),
-              Claim("b", "s", "P", "x large", 0.1, 0.5, ">=", None, "d"),
-              Claim("c", "s", "P", "not measured", None, 0.5, ">=", None, "no data")]
-    assert [c.verdict for c in claims] == ["pass", "fail", "not run"]
+def test_claims_verdicts_origins_and_report(tmp_path):
+    lesson = "x is not small here"
+    claims = [Claim("a", "s", "P", "x small", 0.1, 0.5, "<=", "f.png", "d", origin="paper"),
+              Claim("b", "s", "P", "x large", 0.1, 0.5, ">=", None, "d", origin="paper"),
+              Claim("c", "s", "P", "not measured", None, 0.5, ">=", None, "no data",
+                    origin="paper"),
+              Claim("e", "s", "P", "x tiny", 0.1, 0.01, "<=", None, "d", origin="lab",
+                    lesson=lesson)]
+    assert [c.verdict for c in claims] == ["pass", "fail", "not run", "fail"]
     with pytest.raises(ValueError, match="details"):
-        Claim("d", "s", "P", "no reason", float("nan"), 1.0, ">=")
+        Claim("d", "s", "P", "no reason", float("nan"), 1.0, ">=", origin="paper")
+    with pytest.raises(ValueError, match="origin must be one of paper, lab"):
+        Claim("f", "s", "P", "x", 1.0, 1.0, ">=")
+    with pytest.raises(ValueError, match="a lab claim needs a lesson"):
+        Claim("g", "s", "P", "x", 1.0, 1.0, ">=", origin="lab")
     save_study_claims("s", claims, tmp_path)
     md, js = write_report(tmp_path)
-    assert [c.verdict for c in load_claims(tmp_path)] == ["pass", "fail", "not run"]
+    assert [c.verdict for c in load_claims(tmp_path)] == ["pass", "fail", "not run", "fail"]
     data = json.loads(js.read_text())
-    assert {"id", "paper", "statement", "value", "threshold", "verdict"} <= set(data[0])
-    assert "1 pass, 1 fail, 1 not run" in md.read_text() and "![f.png](f.png)" in md.read_text()
+    assert {"id", "paper", "statement", "value", "threshold", "verdict", "origin"} <= set(data[0])
+    text = md.read_text()
+    assert "**3 paper claims**: 1 pass, 1 fail, 1 not run; **1 lab claims**: 0 pass, 1 refuted" \
+        in text and "![f.png](f.png)" in text
+    assert "| e | lab |" in text and "**refuted**" in text and f"*Learned:* {lesson}" in text
 
 
 SWEEP = ["-m", "model=rfa,rfmlp", "seed=0,1,2", "n_grid=[32,64]", "n_val=40", "n_test=60",

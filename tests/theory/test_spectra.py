@@ -128,10 +128,14 @@ def test_tail_recovers_a_power_law_and_keeps_the_powers():
     spec = Spectrum(lam, np.ones_like(lam), {"f": power})
     C, alpha = power_law_fit(spec, 100, 1000)
     assert (C, alpha) == (pytest.approx(2.0, rel=1e-9), pytest.approx(1.7, rel=1e-9))
-    tailed = with_tail(spec, keep=1000, fit=(100, 1000), until=1e6, total_power={"f": 3.0})
+    # the exact trace of the law to mode 1e6 fixes the tail's mass: the tail continues the law
+    trace = 2.0 * (np.arange(1, 10**6, dtype=np.float64) ** -1.7).sum()
+    tailed = with_tail(spec, keep=1000, fit=(100, 1000), until=1e6, total_power={"f": 3.0},
+                       trace=trace)
     assert tailed.modes == pytest.approx(1e6 - 1, rel=1e-9)
     assert tailed.power["f"].sum() == pytest.approx(3.0, rel=1e-12)
-    # the tail continues the law: the trace of modes 1001..4000 as the sampled spectrum's
+    assert (tailed.eigenvalues * tailed.multiplicity).sum() == pytest.approx(trace, rel=1e-9)
+    # the trace of modes 1001..4000 as the sampled spectrum's
     head = tailed.multiplicity.cumsum() <= 4000
     tail_trace = (tailed.eigenvalues * tailed.multiplicity)[head][1000:].sum()
     assert tail_trace == pytest.approx(lam[1000:].sum(), rel=0.02)
@@ -153,9 +157,57 @@ def test_bad_spectra_are_named():
         sampled_spectrum(torch.ones(3, 4), {})
     with pytest.raises(ConfigError, match=r"targets\['f'\] must have shape \(3,\)"):
         sampled_spectrum(torch.eye(3), {"f": torch.ones(4)})
-    flat = Spectrum(np.arange(1, 101.0) ** -0.5, np.ones(100))
-    with pytest.raises(ConfigError, match="alpha > 1"):
-        with_tail(flat, keep=50, fit=(10, 50), until=1e4)
+    with pytest.raises(ConfigError, match="shape must be one of power, sample"):
+        with_tail(Spectrum(np.ones(10), np.ones(10)), keep=5, fit=(1, 5), until=100, shape="x")
+
+
+def test_a_slow_tail_carries_the_missing_trace_in_either_shape():
+    # i^-0.5 is not trace-class: a power law fitted to it cannot be continued to infinity, but
+    # the trace fixes the tail's mass; both shapes carry it and keep the target's power
+    lam = np.arange(1, 1001.0) ** -0.5
+    spec = Spectrum(lam, np.ones_like(lam), {"f": lam.copy()})
+    trace = 1.3 * lam.sum()
+    for shape in ("power", "sample"):
+        tailed = with_tail(spec, keep=250, fit=(30, 250), until=1e5, trace=trace, shape=shape,
+                           total_power={"f": 2.0})
+        assert (tailed.eigenvalues * tailed.multiplicity).sum() == pytest.approx(trace,
+                                                                                rel=1e-9)
+        assert tailed.power["f"].sum() == pytest.approx(2.0, rel=1e-12)
+        if shape == "power":  # capped at the last kept eigenvalue
+            assert tailed.eigenvalues[250:].max() <= lam[249] * (1 + 1e-12)
+        else:  # the sampled modes, scaled to the missing trace
+            np.testing.assert_allclose(tailed.eigenvalues[250:] / lam[250:], 0.3 * lam.sum()
+                                       / lam[250:].sum() + 1, rtol=1e-12)
+        np.testing.assert_array_equal(tailed.eigenvalues[:250], lam[:250])
+        curve = learning_curve(tailed, [10, 100, 400], [0.0, 1e-3])
+        assert np.isfinite(curve.test["f"]).all() and (curve.test["f"] > 0).all()
+    # a finite-rank kernel: nothing is missing, no tail
+    tailed = with_tail(spec, keep=250, fit=(30, 250), until=1e5,
+                       trace=float(lam[:250].sum()))
+    assert len(tailed.eigenvalues) == 250
+    assert tailed.power["f"].sum() == pytest.approx(lam.sum(), rel=1e-12)
+
+
+def test_sphere_spectrum_completes_the_trace_quadrature_cannot_resolve():
+    # the ReLU NTK on S^19: quadrature resolves degrees to ~1e-12 of the top one, which
+    # leaves about 3% of k(1); the continued degrees carry it
+    D = 20
+
+    def k(t):
+        t = torch.as_tensor(np.atleast_1d(t), dtype=torch.float64)
+        x2 = torch.zeros(len(t), D, dtype=torch.float64)
+        x2[:, 0], x2[:, 1] = t, (1 - t * t).clamp(min=0).sqrt()
+        return fc_kernels(torch.eye(D, dtype=torch.float64)[:1], x2, depth=3,
+                          b_std=0.1).ntk[0].numpy()
+
+    trace = float(k(1.0)[0])
+    resolved = sphere_spectrum(k, D, 400, points=1600)
+    share = (resolved.eigenvalues * resolved.multiplicity).sum() / trace
+    assert 0.9 < share < 0.995
+    complete = sphere_spectrum(k, D, 400, points=1600, trace=trace)
+    assert (complete.eigenvalues * complete.multiplicity).sum() == pytest.approx(trace,
+                                                                                rel=1e-9)
+    np.testing.assert_allclose(complete.eigenvalues[:5], resolved.eigenvalues[:5], rtol=1e-12)
 
 
 def test_sphere_target_power_is_the_total_on_each_degree_as_documented(gen):
