@@ -1,11 +1,11 @@
 """Shared numerics: ridge paths, arc-cosine kernel formulas, block sizing, Monte Carlo means."""
 
 from .blocks import block_rows
-from .gcv import kernel_ridge_gcv
+from .kernel_ridge import kernel_ridge_gcv, kernel_ridge_solve
 from .kernels import arccos_angular_, gram_matrix, relu_arccos_kernel
 from .montecarlo import RunningMean
 from .ridge import (RidgePath, RidgeRegressor, SpectralRidge, check_lambdas,
-                    kernel_ridge_solve, prefix_kernel_ridge_paths, prefix_ridge_paths)
+                    prefix_kernel_ridge_paths, prefix_ridge_paths)
 
 __all__ = ["RidgePath", "RidgeRegressor", "RunningMean", "SpectralRidge", "arccos_angular_",
            "block_rows", "check_lambdas", "gram_matrix", "kernel_ridge_gcv", "kernel_ridge_solve",

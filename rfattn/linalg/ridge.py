@@ -196,6 +196,14 @@ class SpectralRidge:
         resid = self.y[:, None] - self.fitted_basis @ (self.coef[:, None] * inv)
         return ((resid / (1.0 - self.leverage @ inv)) ** 2).mean(0)
 
+    def gcv(self, lambdas) -> Tensor:
+        r"""Generalized cross-validation for every lambda (L,): the training error over
+        :math:`(1 - \operatorname{tr}H/n)^2`, :math:`\operatorname{tr}H = \sum_k e_k/(e_k+\lambda)`
+        (:mod:`rfattn.linalg.kernel_ridge`); it estimates the test error on noisy labels."""
+        lam = check_lambdas(lambdas).to(self.spectrum)
+        dof = (self.spectrum[:, None] / (self.spectrum[:, None] + lam)).sum(0)
+        return self.train_mse(lam) / (1.0 - dof / self.n) ** 2
+
     def weights(self, lambdas) -> Tensor:
         """Primal weights, shape (p, L) (needs features for a dual fit)."""
         scaled = self._scaled(lambdas)
@@ -219,8 +227,8 @@ class RidgePath:
     lambdas : Tensor
         The regularizations, shape (L,).
     mse : dict of str to Tensor
-        Mean squared error on each evaluation set (``train``, ``val``, ``test``, ``loo``, ...),
-        each of shape (L,).
+        Mean squared error on each evaluation set (``train``, ``val``, ``test``, ``loo``, ...)
+        and the GCV estimate (``gcv``), each of shape (L,).
     """
 
     n: int
@@ -235,7 +243,7 @@ class RidgePath:
 
 def _path(ridge: SpectralRidge, n: int, lam: Tensor, evals, loo: bool,
           cross: bool) -> RidgePath:
-    mse = {"train": ridge.train_mse(lam)}
+    mse = {"train": ridge.train_mse(lam), "gcv": ridge.gcv(lam)}
     for name, (data, target) in evals.items():
         pred = ridge.predict(lam, cross_gram=data[:, :n]) if cross else ridge.predict(lam, data)
         mse[name] = ((pred - target[:, None]) ** 2).mean(0)
@@ -373,27 +381,3 @@ class RidgeRegressor:
         features, y = check_data("features", features, y)
         resid = ((self.predict(features) - y) ** 2).sum()
         return float(1.0 - resid / ((y - y.mean()) ** 2).sum())
-
-
-def kernel_ridge_solve(gram: Tensor, y: Tensor, ridge: float) -> Tensor:
-    r"""Dual coefficients :math:`\alpha = (K + n\,r I)^{-1} y` of kernel ridge regression with
-    this lab's ridge :math:`r` (objective :math:`\frac1n|y - f|^2 + r|f|_K^2`); ridge 0 is
-    the minimum-norm interpolant (gradient flow at t = infinity), by least squares.
-
-    Parameters
-    ----------
-    gram : Tensor
-        (n, n) kernel matrix of the training points.
-    y : Tensor
-        (n,) targets.
-    ridge : float
-        r >= 0.
-
-    Returns
-    -------
-    Tensor
-        (n,) coefficients: predictions are ``K_test_train @ alpha``.
-    """
-    n = gram.shape[0]
-    system = gram + n * ridge * torch.eye(n, dtype=gram.dtype, device=gram.device)
-    return torch.linalg.lstsq(system, y).solution

@@ -92,6 +92,7 @@ def rfa_rows(s: RFASettings) -> pd.DataFrame:
         metrics = {"test_error": float(path.mse["test"][best]) / scale,
                    "val_error": float(path.mse["val"][best]) / scale,
                    "train_error": float(path.mse["train"][best]) / scale,
+                   "gcv_error": (float(path.mse["gcv"][best]) - s.noise_std**2) / scale,
                    "lambda": float(path.lambdas[best])}
         rows += [{**setting, "n": path.n, "seed": s.seed, "metric": k, "value": v}
                  for k, v in metrics.items()]
@@ -122,7 +123,9 @@ def run_rfa_job(cfg: dict) -> pd.DataFrame:
         ``module:function`` of a custom target), target_label, tokens, d, N, M (0 for the
         kernel), num_features, noise_std, centred_target, activation and
         bias_c_over_sqrt_d for attention, kernel for a user's kernel), ``n``, ``seed``,
-        ``metric`` (test_error, val_error, train_error: MSE / Var f*; lambda) and ``value``.
+        ``metric`` (test_error, val_error, train_error: MSE / Var f*; gcv_error: the GCV
+        estimate of the test error from the training data alone, label noise removed, / Var f*;
+        lambda) and ``value``.
         ``attrs["provenance"]`` holds the target's normalization (kept in ``run.json``).
     """
     return STUDY.run(cfg)

@@ -60,16 +60,8 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
     -------
     (Tensor, float)
     """
-    if model.kernel is not None:
-        return user_kernel(model.kernel, x0, X), 0.0
-    if model.family == "kernel" or (model.family == "attention" and model.activation == "relu"
-                                    and model.qk_mean == "zero"):
-        return rfa_relu_kernel(x0, X, variance=model.qk_variance), 0.0
-    if model.family == "mlp":
-        z = mlp_input(x0, X)
-        sq = (z * z).sum(1)
-        variance = 1.0 / (X.shape[1] + 2)  # as RandomFeatureMLP.sample
-        return relu_arccos_kernel(z @ z.T, sq[:, None] * sq[None, :], variance), 0.0
+    if model.closed_form:
+        return closed_form_kernel(model, x0, X), 0.0
     if model.family != "attention":
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
     c = model.bias_c_over_sqrt_d * math.sqrt(d)
@@ -84,3 +76,38 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
                                                 heads_per_draw)
     scale = float(mean.norm())
     return mean, float(stderr.norm()) / scale if scale > 0 else math.inf
+
+
+def closed_form_kernel(model: ModelSettings, x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None,
+                       Xb: Tensor | None = None) -> Tensor:
+    """The closed-form infinite-width kernel of ``model`` between two samples (the Gram
+    matrix of the first when the second is omitted): a user's ``model.kernel``, zero-mean ReLU
+    attention (and the ``kernel`` model), or the RFMLP's arc-cosine kernel.
+
+    Parameters
+    ----------
+    model : rfattn.rfa.ModelSettings
+        A model with ``closed_form`` true.
+    x0a, Xa : Tensor
+        Queries (na, d) and keys (na, N, d).
+    x0b, Xb : Tensor, optional
+        A second sample.
+
+    Returns
+    -------
+    Tensor
+        (na, nb).
+    """
+    if not model.closed_form:
+        raise ConfigError(f"model {model.name!r} has no closed-form kernel (biased or softmax "
+                          "attention is a Monte Carlo average)")
+    if model.kernel is not None:
+        return user_kernel(model.kernel, x0a, Xa, x0b, Xb)
+    if model.family == "mlp":
+        za = mlp_input(x0a, Xa)
+        zb = za if x0b is None else mlp_input(x0b, Xb)
+        norms = (za * za).sum(1)[:, None] * (zb * zb).sum(1)[None, :]
+        variance = 1.0 / (Xa.shape[1] + 2)  # as RandomFeatureMLP.sample
+        return relu_arccos_kernel(za @ zb.T, norms, variance)
+    return rfa_relu_kernel(x0a, Xa, x0b, Xb, variance=model.qk_variance)
+

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from ..core.runtime import generator
+from ..linalg import kernel_ridge_gcv, kernel_ridge_solve
 from ..linalg.ridge import prefix_ridge_paths
 from ..rfa import RandomFeatureAttention, rfa_relu_kernel
 from .curves import learning_curve
-from .kernels import model_gram
-from .settings import CurveSettings, DoubleDescentSettings
+from .kernels import closed_form_kernel, model_gram
+from .settings import CurveSettings, DoubleDescentSettings, ValiditySettings
 from .spectra import TAIL_SHAPES, compress, sampled_spectrum, tail_exponent, with_tail
 
 TOP_MODES = 200  # modes of the spectrum kept in the rows (learnability figure)
@@ -206,4 +207,41 @@ def double_descent(s: DoubleDescentSettings) -> list[dict]:
              "M": s.model.M, "num_features": p,
              "ridge_value": s.ridge_value, **row} for row in rows]
 
+
+def rfa_validity(s: ValiditySettings) -> list[dict]:
+    """The validity map on tokens: the predicted test error of kernel regression with the
+    model's closed-form kernel at each fixed ridge (sampled spectrum with the trace-fixed
+    tail) against simulations over seeds (each with its own training and test tokens), with
+    the GCV estimate from the training data beside them."""
+    target = s.build_target(s.target_spec)
+    x0, X = s.sample(s.n_sample, "sample")
+    gram = closed_form_kernel(s.model, x0, X)
+    trace = float(gram.diagonal().mean())
+    sampled = sampled_spectrum(gram, {"target": target(x0, X)},
+                               modes=s.tail.modes(s.n_sample)["keep"], overwrite=True)
+    del gram
+    total = {"target": 1.0 + (0.0 if s.centred_target else (target.mean / target.std) ** 2)}
+    spectrum = _tails(s, sampled, s.n_sample, total, trace)["main"]
+    curve = learning_curve(spectrum, list(s.n_grid), list(s.ridges))
+    rows = [{"analysis": "theory", "n": n, "ridge": r, "metric": "test_error",
+             "value": float(curve.test["target"][i, j])}
+            for i, n in enumerate(s.n_grid) for j, r in enumerate(s.ridges)]
+    for run in range(s.seeds):
+        xs0, Xs = s.sample(s.n_grid[-1], "validity-train", run)
+        xt0, Xt = s.sample(s.n_test, "validity-test", run)
+        ys, yt = target(xs0, Xs), target(xt0, Xt)
+        K, Kt = closed_form_kernel(s.model, xs0, Xs), closed_form_kernel(s.model, xt0, Xt,
+                                                                         xs0, Xs)
+        for n in s.n_grid:
+            gcv = kernel_ridge_gcv(K[:n, :n], ys[:n], s.ridges)
+            for r, estimate in zip(s.ridges, gcv):
+                pred = Kt[:, :n] @ kernel_ridge_solve(K[:n, :n], ys[:n], r)
+                cell = {"analysis": "simulation", "run": run, "n": n, "ridge": r}
+                rows += [{**cell, "metric": "test_error",
+                          "value": float(((pred - yt) ** 2).mean())},
+                         {**cell, "metric": "gcv", "value": float(estimate)}
+                         if np.isfinite(estimate) else {**cell, "metric": "gcv_undefined",
+                                                        "value": 1.0}]
+    return [{"model": s.model.name, "activation": s.model.activation, "d": s.d, "N": s.N,
+             "target_label": target.label, "n_sample": s.n_sample, **row} for row in rows]
 

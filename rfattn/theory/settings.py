@@ -186,6 +186,48 @@ class DoubleDescentSettings(TheoryTokenSettings):
 
 
 @dataclass(frozen=True)
+class ValiditySettings(TheoryTokenSettings):
+    """Kind ``rfa_validity``: a closed-form RFA kernel's prediction against simulated kernel
+    regression at fixed ridges (the validity map on tokens)."""
+
+    target_spec: TargetSettings
+    ridges: tuple[float, ...]
+    n_sample: int
+    n_test: int
+    seeds: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.model.closed_form:
+            raise ConfigError(f"model must have a closed-form kernel for kind rfa_validity "
+                              f"(rfa, kernel or rfmlp; got {self.model.name})")
+        if not self.ridges:
+            raise ConfigError("ridges must list at least one ridge (0: ridgeless)")
+        for i, r in enumerate(self.ridges):
+            real(f"ridges[{i}]", r, low=0.0, high=10.0)
+        if positive_int("n_sample", self.n_sample) < 2 * self.n_grid[-1]:
+            raise ConfigError(f"n_sample must be >= 2 max(n_grid) = {2 * self.n_grid[-1]} "
+                              f"(got {self.n_sample})")
+        self.tail.check_sample(self.n_sample)
+        positive_int("n_test", self.n_test)
+        positive_int("seeds", self.seeds)
+
+    def check_values(self) -> None:
+        super().check_values()
+        self.build_target(self.target_spec)
+
+    def estimate_memory(self) -> int:
+        n = max(self.n_sample, self.n_grid[-1] + self.n_test)
+        return 8 * 5 * n * n
+
+    def estimate_seconds(self) -> float:
+        n, m = self.n_sample, self.n_grid[-1]
+        kernel = 8e-9 * (n * n + self.seeds * m * (m + self.n_test)) * self.N**2
+        solves = self.seeds * len(self.ridges) * sum(k**3 for k in self.n_grid) / 1e10
+        return 1.0 + self._eigh_seconds(n) + kernel + solves
+
+
+@dataclass(frozen=True)
 class SphereSettings(KindSettings):
     """Kind ``sphere``: the NTK of a fully connected net on the sphere S^(D-1), or a user's
     dot-product kernel (``kernel``)."""
@@ -287,7 +329,7 @@ class SphereSettings(KindSettings):
 
 
 SETTINGS = {"rfa_curves": CurveSettings, "double_descent": DoubleDescentSettings,
-            "sphere": SphereSettings}
+            "rfa_validity": ValiditySettings, "sphere": SphereSettings}
 
 
 def dot_product_values(s: SphereSettings, t) -> np.ndarray:

@@ -3,7 +3,7 @@ r"""The theory study: learning-curve predictions for the lab's simulations.
 :func:`run_theory_job` dispatches on ``cfg['kind']`` (settings in
 :mod:`rfattn.theory.settings`) and returns tidy rows:
 
-- ``rfa_curves``, ``double_descent``: predictions on the RFA data
+- ``rfa_curves``, ``double_descent``, ``rfa_validity``: predictions on the RFA data
   (:mod:`rfattn.theory.rfa_jobs`);
 - ``sphere``: a dot-product kernel on the sphere, exact against sampled, and kernel
   regression (and wide networks) against the prediction (:mod:`rfattn.theory.sphere_jobs`).
@@ -14,11 +14,12 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.study import Study
-from .rfa_jobs import double_descent, rfa_curves
+from .rfa_jobs import double_descent, rfa_curves, rfa_validity
 from .settings import SETTINGS
 from .sphere_jobs import sphere
 
-JOBS = {"rfa_curves": rfa_curves, "double_descent": double_descent, "sphere": sphere}
+JOBS = {"rfa_curves": rfa_curves, "double_descent": double_descent,
+        "rfa_validity": rfa_validity, "sphere": sphere}
 
 
 def theory_rows(s) -> pd.DataFrame:

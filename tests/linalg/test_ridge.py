@@ -117,3 +117,20 @@ def test_running_mean_matches_direct_formulas(gen):
 def test_gram_matrix_from_upper_blocks_equals_the_product(gen, n, blocks):
     phi = torch.randn(n, 5, generator=gen("gram", n))
     torch.testing.assert_close(gram_matrix(phi, blocks), phi @ phi.T, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("n,p", [(60, 100), (300, 50)])
+def test_gcv_is_the_same_in_primal_dual_and_kernel_form(gen, n, p):
+    from rfattn.linalg import kernel_ridge_gcv
+
+    X = torch.randn(n, p, generator=gen("gcv-x", n), dtype=torch.float64)
+    y = torch.randn(n, generator=gen("gcv-y", n), dtype=torch.float64)
+    lambdas = [1e-3, 1e-1]
+    kernel = kernel_ridge_gcv(X @ X.T, y, lambdas)
+    for form in ("primal", "dual"):
+        ridge = SpectralRidge.from_features(X, y, form=form)
+        np.testing.assert_allclose(ridge.gcv(lambdas).numpy(), kernel, rtol=1e-8)
+    # the definition: training error over (1 - tr H / n)^2
+    H = X @ torch.linalg.solve(X.T @ X + n * 0.1 * torch.eye(p, dtype=torch.float64), X.T)
+    direct = float(((y - H @ y) ** 2).mean()) / (1 - float(H.trace()) / n) ** 2
+    assert kernel[1] == pytest.approx(direct, rel=1e-8)

@@ -20,7 +20,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
     assert a.equals(b)
     c = run_rfa_job(tiny("seed=1"))
     assert not a["value"].equals(c["value"])
-    assert set(a.metric) == {"test_error", "val_error", "train_error", "lambda"}
+    assert set(a.metric) == {"test_error", "val_error", "train_error", "gcv_error", "lambda"}
     assert (a.value >= 0).all()
 
 

@@ -94,6 +94,19 @@ def test_rfmlp_at_d8_n8_runs_with_a_slow_tail():
         assert len(values) and np.isfinite(values).all() and (values >= 0).all()
 
 
+def test_rfa_validity_prediction_holds_with_a_ridge_and_names_bad_models():
+    rows = job("kind=rfa_validity", "d=5", "n_sample=1024", "n_grid=[32,128,256]",
+               "ridges=[0.0,0.01]", "seeds=4", "n_test=1000")
+    simulated = rows[rows.analysis == "simulation"]
+    sim = simulated[simulated.metric == "test_error"].groupby(["ridge", "n"]).value.mean()
+    gcv = simulated[simulated.metric == "gcv"].groupby(["ridge", "n"]).value.mean()
+    theory = rows[rows.analysis == "theory"].set_index(["ridge", "n"]).value
+    assert theory[(0.01, 256)] == pytest.approx(sim[(0.01, 256)], rel=0.05)
+    assert gcv[(0.01, 256)] == pytest.approx(sim[(0.01, 256)], rel=0.15)
+    with pytest.raises(ConfigError, match="model must have a closed-form kernel"):
+        validate(job_config(compose("theory", ["kind=rfa_validity", "model=rfa_biased"])))
+
+
 def test_sphere_exact_spectrum_and_ridge_learning_curve():
     rows = job("kind=sphere", "degrees=300", "quadrature_points=1200", "n_sample=600",
                "n_grid=[64,256]", "n_test=500", "seeds=4", "ridges=[0.0,0.001]")

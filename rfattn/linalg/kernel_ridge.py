@@ -1,4 +1,5 @@
-r"""Generalized cross-validation (GCV): a test-error estimate from the training data alone.
+r"""Kernel ridge regression with this lab's ridge, and generalized cross-validation (GCV), a
+test-error estimate from the training data alone.
 
 For kernel ridge regression with this lab's ridge r (objective
 :math:`\frac1n|y - f|^2 + r|f|_K^2`), the fit on the training points is :math:`\hat y = H y`,
@@ -60,3 +61,27 @@ def kernel_ridge_gcv(gram: Tensor, y: Tensor, ridges) -> np.ndarray:
             continue
         out.append(n * float((z2 / shifted**2).sum()) / float((1 / shifted).sum()) ** 2)
     return np.array(out)
+
+
+def kernel_ridge_solve(gram: Tensor, y: Tensor, ridge: float) -> Tensor:
+    r"""Dual coefficients :math:`\alpha = (K + n\,r I)^{-1} y` of kernel ridge regression with
+    this lab's ridge :math:`r` (objective :math:`\frac1n|y - f|^2 + r|f|_K^2`); ridge 0 is
+    the minimum-norm interpolant (gradient flow at t = infinity), by least squares.
+
+    Parameters
+    ----------
+    gram : Tensor
+        (n, n) kernel matrix of the training points.
+    y : Tensor
+        (n,) targets.
+    ridge : float
+        r >= 0.
+
+    Returns
+    -------
+    Tensor
+        (n,) coefficients: predictions are ``K_test_train @ alpha``.
+    """
+    n = gram.shape[0]
+    system = gram + n * ridge * torch.eye(n, dtype=gram.dtype, device=gram.device)
+    return torch.linalg.lstsq(system, y).solution
