@@ -153,7 +153,8 @@ def with_tail(spectrum: Spectrum, keep: int, fit: tuple[int, int], until: float,
     - ``sample``: the sampled modes below the kept ones, rescaled to mass m.
 
     Where the fit range holds fewer than 4 positive eigenspaces or a non-decaying spectrum,
-    ``power`` falls back to ``sample``; where m <= 0 (a finite-rank kernel) there is no tail.
+    ``power`` falls back to ``sample``; where m <= 0 (a finite-rank kernel) there is no tail,
+    and a sample with fewer positive modes than ``keep`` keeps them all.
     The target power of the sampled modes below the kept ones is spread over the tail in
     proportion to the eigenvalues (``power``) or kept per mode (``sample``), and given the exact
     :math:`\mathbb E f^{*2}` every target's power is rescaled to it.
@@ -181,16 +182,14 @@ def with_tail(spectrum: Spectrum, keep: int, fit: tuple[int, int], until: float,
     -------
     Spectrum
     """
-    keep = positive_int("keep", keep)
-    if keep >= len(spectrum.eigenvalues):
-        raise ConfigError(f"keep must be below the {len(spectrum.eigenvalues)} sampled modes")
+    keep = min(positive_int("keep", keep), len(spectrum.eigenvalues))  # a low-rank kernel
     if shape not in TAIL_SHAPES:
         raise ConfigError(f"shape must be one of {', '.join(TAIL_SHAPES)} (got {shape!r})")
     lam, mult = spectrum.eigenvalues, spectrum.multiplicity
     below = float((lam[keep:] * mult[keep:]).sum())
     mass = below if trace is None else float(trace) - float((lam[:keep] * mult[:keep]).sum())
     alpha = tail_exponent(spectrum, *fit) if shape == "power" else None
-    if mass <= 1e-12 * float((lam * mult).sum()):
+    if mass <= 1e-12 * float((lam * mult).sum()) or (alpha is None and below <= 0):
         tail_lam, tail_mult, share = np.zeros(0), np.zeros(0), None
     elif alpha is None:
         tail_lam, tail_mult = lam[keep:] * (mass / below), mult[keep:]

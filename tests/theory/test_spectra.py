@@ -181,6 +181,10 @@ def test_a_slow_tail_carries_the_missing_trace_in_either_shape():
         np.testing.assert_array_equal(tailed.eigenvalues[:250], lam[:250])
         curve = learning_curve(tailed, [10, 100, 400], [0.0, 1e-3])
         assert np.isfinite(curve.test["f"]).all() and (curve.test["f"] > 0).all()
+    # fewer positive modes than keep (a low-rank kernel): all of them are kept
+    low_rank = with_tail(Spectrum(lam[:40], np.ones(40), {"f": lam[:40].copy()}), keep=250,
+                         fit=(30, 250), until=1e5, trace=float(lam[:40].sum()))
+    np.testing.assert_array_equal(low_rank.eigenvalues, lam[:40])
     # a finite-rank kernel: nothing is missing, no tail
     tailed = with_tail(spec, keep=250, fit=(30, 250), until=1e5,
                        trace=float(lam[:250].sum()))
