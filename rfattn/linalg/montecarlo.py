@@ -32,8 +32,8 @@ class RunningMean:
             self.mean, self._sq_dev = x.clone(), torch.zeros_like(x)
             return
         delta = x - self.mean
-        self.mean += delta * (weight / self.weight)
-        self._sq_dev += weight * delta * (x - self.mean)
+        self.mean.add_(delta, alpha=weight / self.weight)
+        self._sq_dev.addcmul_(delta, x - self.mean, value=weight)  # in place: n x n matrices
 
     @property
     def stderr(self) -> Tensor:

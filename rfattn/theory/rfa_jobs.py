@@ -123,19 +123,22 @@ def crossover_ridge(spectrum, n_grid) -> np.ndarray:
 
 def rfa_curve_rows(s: CurveSettings, spectra: dict) -> list[dict]:
     """Predicted test error at the best ridge of the grid, that ridge and its ratio to the
-    crossover ridge, and the change of the prediction from half the sample and from the other
-    tail shape, for every prediction, target and n."""
+    crossover ridge and the change of the prediction from half the sample, for every
+    prediction, target and n; the change with the other tail shape at the n of ``n_grid``."""
     rows = []
     n_theory = theory_grid(s.n_grid, s.theory_points)
     crossover = crossover_ridge(spectra["full"], n_theory)
     for prediction, M, P in _predictions(s):
         main = M in (None, s.model.M)  # the convergence check: for the model's own M
         curves = {k: learning_curve(spec, n_theory, s.ridge.lambdas, features=P)
-                  for k, spec in spectra.items() if main or k == "full"}
+                  for k, spec in spectra.items() if k != "other_tail" and (main or k == "full")}
+        if main:  # the tail's shape matters where the simulations are: their n only
+            other_tail = learning_curve(spectra["other_tail"], list(s.n_grid), s.ridge.lambdas,
+                                        features=P)
         for name in curves["full"].test:
             best, ridge = curves["full"].best(name)
             half = curves["half"].best(name)[0] if main else None
-            other = curves["other_tail"].best(name)[0] if main else None
+            other = dict(zip(s.n_grid, other_tail.best(name)[0])) if main else {}
             for i, n in enumerate(n_theory):
                 common = {"analysis": "curve", "target_label": name, "n": n,
                           "prediction": prediction, "M": M, "P": float(P or math.inf)}
@@ -145,9 +148,10 @@ def rfa_curve_rows(s: CurveSettings, spectra: dict) -> list[dict]:
                     rows += [{**common, "metric": "ridge_over_crossover",
                               "value": float(ridge[i] / crossover[i])},
                              {**common, "metric": "half_sample_change",
-                              "value": float(abs(half[i] / best[i] - 1))},
-                             {**common, "metric": "tail_change",
-                              "value": float(abs(other[i] / best[i] - 1))}]
+                              "value": float(abs(half[i] / best[i] - 1))}]
+                    if n in other:
+                        rows.append({**common, "metric": "tail_change",
+                                     "value": float(abs(other[n] / best[i] - 1))})
     return rows
 
 
