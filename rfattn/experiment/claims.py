@@ -146,7 +146,8 @@ def _counts(claims: list[Claim]) -> str:
     for origin, failed in (("paper", "fail"), ("lab", "refuted")):
         group = [c for c in claims if c.origin == origin]
         n = {v: sum(c.verdict == v for c in group) for v in VERDICTS}
-        parts.append(f"**{len(group)} {origin} claims**: {n['pass']} pass, {n['fail']} {failed}"
+        noun = "claim" if len(group) == 1 else "claims"
+        parts.append(f"**{len(group)} {origin} {noun}**: {n['pass']} pass, {n['fail']} {failed}"
                      + (f", {n['not run']} not run" if n["not run"] else ""))
     return "; ".join(parts)
 
@@ -191,8 +192,10 @@ def write_report(figures_dir: str | Path = "figures") -> tuple[Path, Path]:
             verdict, details = c.verdict, c.details
             if c.origin == "lab" and c.verdict == "fail":
                 verdict, details = "refuted", f"*Learned:* {c.lesson} {c.details}"
-            lines.append(f"| {c.id} | {c.origin} | {c.statement} | {_fmt(c.value)} | "
-                         f"{c.comparison} {_fmt(c.threshold)} | **{verdict}** | {details} |")
+            cells = [c.id, c.origin, c.statement, _fmt(c.value),
+                     f"{c.comparison} {_fmt(c.threshold)}", f"**{verdict}**", details]
+            lines.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ")
+                                             for x in cells) + " |")
         lines.append("")
         for fig in dict.fromkeys(c.figure for c in group if c.figure):
             lines += [f"![{fig}]({fig})", ""]

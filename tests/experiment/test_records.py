@@ -90,7 +90,7 @@ def test_claims_verdicts_origins_and_report(tmp_path):
               Claim("b", "s", "P", "x large", 0.1, 0.5, ">=", None, "d", origin="paper"),
               Claim("c", "s", "P", "not measured", None, 0.5, ">=", None, "no data",
                     origin="paper"),
-              Claim("e", "s", "P", "x tiny", 0.1, 0.01, "<=", None, "d", origin="lab",
+              Claim("e", "s", "P", "|x| tiny", 0.1, 0.01, "<=", None, "d", origin="lab",
                     lesson=lesson)]
     assert [c.verdict for c in claims] == ["pass", "fail", "not run", "fail"]
     with pytest.raises(ValueError, match="details"):
@@ -105,9 +105,10 @@ def test_claims_verdicts_origins_and_report(tmp_path):
     data = json.loads(js.read_text())
     assert {"id", "paper", "statement", "value", "threshold", "verdict", "origin"} <= set(data[0])
     text = md.read_text()
-    assert "**3 paper claims**: 1 pass, 1 fail, 1 not run; **1 lab claims**: 0 pass, 1 refuted" \
+    assert "**3 paper claims**: 1 pass, 1 fail, 1 not run; **1 lab claim**: 0 pass, 1 refuted" \
         in text and "![f.png](f.png)" in text
-    assert "| e | lab |" in text and "**refuted**" in text and f"*Learned:* {lesson}" in text
+    assert "| e | lab | \\|x\\| tiny |" in text and "**refuted**" in text
+    assert f"*Learned:* {lesson}" in text
 
 
 SWEEP = ["-m", "model=rfa,rfmlp", "seed=0,1,2", "n_grid=[32,64]", "n_val=40", "n_test=60",
