@@ -242,6 +242,40 @@ def run_hydra_job(cfg: DictConfig, task: Callable[[dict], pd.DataFrame]) -> pd.D
         _fail(str(err))
 
 
+class _Interrupt:
+    """When Ctrl-C may interrupt a sweep that runs its jobs in this process.
+
+    During a job's own work it interrupts at once. Between jobs, Hydra and OmegaConf change
+    shared config state, and an exception there can leave it half-changed (the process then
+    dies of an unrelated error); so there Ctrl-C is held until the next job would start. A
+    second Ctrl-C, or one before any job ran here (another launcher's workers), interrupts at
+    once.
+    """
+
+    pending = False
+    in_job = False
+    jobs_here = False
+
+    @classmethod
+    def handler(cls, signum, frame) -> None:
+        if cls.in_job or cls.pending or not cls.jobs_here:
+            raise KeyboardInterrupt
+        cls.pending = True
+
+    @classmethod
+    def guard(cls, task: Callable[[dict], pd.DataFrame]) -> Callable[[dict], pd.DataFrame]:
+        def run(cfg: dict) -> pd.DataFrame:
+            cls.jobs_here = True
+            if cls.pending:
+                raise KeyboardInterrupt
+            cls.in_job = True
+            try:
+                return task(cfg)
+            finally:
+                cls.in_job = False
+        return run
+
+
 def main(study: Study) -> None:
     """The entry point of a study: ``python -m sims.<study> [-m] [overrides]``.
 
@@ -250,22 +284,25 @@ def main(study: Study) -> None:
     study : Study
         The lens's study; its primary config is ``conf/<study.name>.yaml``.
 
-    Ctrl-C ends in one line: finished jobs are kept, and the same command resumes. A process
-    that inherited SIGINT as ignored (a background launch without job control) gets the default
-    handling back, so that Ctrl-C reaches it.
+    Ctrl-C ends in one line: finished jobs are kept, and the same command resumes. Between
+    jobs it is held until the next job would start (:class:`_Interrupt`). A process that
+    inherited SIGINT as ignored (a background launch without job control) handles it too, so
+    that Ctrl-C reaches it.
     """
     import hydra
 
     REGISTERED[study.name] = study
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _Interrupt.handler)
+    task = _Interrupt.guard(study.run)
 
     @hydra.main(config_path=str(CONF_DIR), config_name=study.name, version_base="1.3")
     def app(cfg: DictConfig) -> None:
-        run_hydra_job(cfg, study.run)
+        run_hydra_job(cfg, task)
 
     try:
         app()
+        if _Interrupt.pending:  # held after the last job
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print("interrupted: finished jobs are kept (rows.csv in their folders); the same "
               "command resumes", file=sys.stderr)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from rfattn.experiment.collect import main as collect_main
 from rfattn.experiment.claims import main as report_main
@@ -160,3 +161,27 @@ def test_check_names_an_unknown_option_or_key_in_one_line(capsys):
         assert check_main(STUDIES, argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("rfattn-check: ") and words in err and "\n" not in err, err
+
+
+def test_ctrl_c_between_jobs_is_held_until_the_next_job(monkeypatch):
+    from rfattn.experiment.hydra_app import _Interrupt
+
+    for name in ("pending", "in_job", "jobs_here"):
+        monkeypatch.setattr(_Interrupt, name, False)
+    seen = []
+
+    def job(cfg):
+        seen.append(cfg["seed"])
+        with pytest.raises(KeyboardInterrupt):  # during a job's own work: at once
+            _Interrupt.handler(signal.SIGINT, None)
+        return pd.DataFrame()
+
+    run = _Interrupt.guard(job)
+    run({"seed": 0})
+    _Interrupt.handler(signal.SIGINT, None)  # between jobs: held
+    assert _Interrupt.pending and seen == [0]
+    with pytest.raises(KeyboardInterrupt):  # the next job does not start
+        run({"seed": 1})
+    assert seen == [0]
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C: at once
+        _Interrupt.handler(signal.SIGINT, None)
