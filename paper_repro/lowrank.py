@@ -72,7 +72,7 @@ def spectra(rows, figures_dir) -> list[Claim]:
               "rank 2 (share of seeds)", float((v_rank[base] == 2).mean()), 1.0, ">=", name,
               f"numerical rank = #(sigma_i >= 0.1 sigma_1); mean rank of Delta W_V: "
               f"{table('v')}",
-        origin="paper"),
+              origin="paper"),
         Claim("v-update-rank-grows-with-patterns", STUDY, PAPER,
               "Delta W_V has numerical rank 2K when there are 2K label-relevant patterns, K > 1 "
               "(share of runs)", float((v_rank[~base] == target[~base]).mean())
@@ -81,17 +81,17 @@ def spectra(rows, figures_dir) -> list[Claim]:
               "the value update only learns one direction per class, while the attention "
               "updates Delta W_K and Delta W_Q do resolve the 2K patterns (next claim)"
               if (~base).any() else "needs K > 1",
-        origin="lab",
-        lesson=("The value update's rank counts the classes (one direction per label), not the "
-                "label-relevant patterns; the pattern count shows in the attention updates "
-                "instead.")),
+              origin="lab",
+              lesson=("The value update's rank counts the classes (one direction per label), not "
+                      "the label-relevant patterns; the pattern count shows in the attention "
+                      "updates instead.")),
         Claim("kq-update-rank-equals-patterns", STUDY, PAPER,
               "Delta W_K and Delta W_Q have numerical rank 2K, the number of label-relevant "
               "patterns (share of runs)", float(kq_match.mean()), 0.9, ">=", name,
               f"mean rank of Delta W_K: {table('k')}; of Delta W_Q: {table('q')}",
-        origin="lab",
-        lesson=("The attention updates do not resolve each label-relevant pattern, so their rank "
-                "cannot count the patterns.")),
+              origin="lab",
+              lesson=("The attention updates do not resolve each label-relevant pattern, so their "
+                      "rank cannot count the patterns.")),
         Claim("v-update-energy-on-relevant-span", STUDY, PAPER,
               "at least 90% of the energy of Delta W_V lies on the span of the label-relevant "
               "patterns (smallest share over runs)", float(ranks[("v", "relevant_energy")].min()),
@@ -100,9 +100,9 @@ def spectra(rows, figures_dir) -> list[Claim]:
               f"{ranks[('v', 'relevant_energy')].mean():.3f}, K "
               f"{ranks[('k', 'relevant_energy')].mean():.3f}, Q "
               f"{ranks[('q', 'relevant_energy')].mean():.3f}",
-        origin="lab",
-        lesson=("About a tenth of the value update's energy lies off the relevant span, so a 0.9 "
-                "energy cut sits at the edge and is no safe low-rank criterion.")),
+              origin="lab",
+              lesson=("About a tenth of the value update's energy lies off the relevant span, so "
+                      "a 0.9 energy cut sits at the edge and is no safe low-rank criterion.")),
     ]
     noise = _ranks(rows, "noise")
     noise_name = figure_name_for(_part(rows, "noise", "rank"), STUDY, "noise_ranks", "d", "N", "n")
@@ -188,14 +188,14 @@ def pruning(rows, figures_dir) -> list[Claim]:
         Claim("small-first-pruning-harmless", STUDY, PAPER,
               f"pruning the smallest {PRUNE_RATE:.0%} of W_O rows changes test error by at most "
               "one point", abs(small), ONE_POINT, "<=", name, detail,
-        origin="paper"),
+              origin="paper"),
         Claim("large-first-pruning-hurts", STUDY, PAPER,
               f"pruning the largest {PRUNE_RATE:.0%} of W_O rows raises test error clearly "
               "(increase)", large, CLEAR_HARM, ">=", name,
               detail + f"; threshold [ours]: {CLEAR_HARM} = two points",
-        origin="lab",
-        lesson=("Here pruning the largest W_O rows costs about as much as pruning the smallest: "
-                "magnitude alone does not single out the rows that matter.")),
+              origin="lab",
+              lesson=("Here pruning the largest W_O rows costs about as much as pruning the "
+                      "smallest: magnitude alone does not single out the rows that matter.")),
     ]
 
 

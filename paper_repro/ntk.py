@@ -73,13 +73,13 @@ def fig1(rows, figures_dir) -> list[Claim]:
               f"std over inits of Theta(x0, x) at init, averaged over angles: {spread[narrow]:.3g}"
               f" (width {narrow}) and {spread[wide]:.3g} (width {wide}); value is their ratio; "
               f"1/sqrt(width) scaling predicts {np.sqrt(narrow / wide):.2f}",
-        origin="paper"),
+              origin="paper"),
         Claim("fig1-kernel-moves-less", STUDY, JACOT, statement_m, move[wide] / move[narrow],
               1.0, "<", name,
               f"relative change |Theta_trained - Theta_init| / |Theta_init| on the circle: "
               f"{move[narrow]:.3g} (width {narrow}), {move[wide]:.3g} (width {wide}); value is "
               "their ratio",
-        origin="paper"),
+              origin="paper"),
     ]
 
 
@@ -122,7 +122,7 @@ def fig2(rows, figures_dir) -> list[Claim]:
                   "the circle inside the limit's band, training points left out; " + coverage
                   + ". Networks linearized at init also cover less than 0.8, by a margin that "
                   "shrinks with width (test_linearized_networks_approach_the_limiting_gaussian)",
-        origin="paper")]
+                  origin="paper")]
 
 
 def fig3(rows, figures_dir) -> list[Claim]:
@@ -159,13 +159,13 @@ def fig3(rows, figures_dir) -> list[Claim]:
               "while the component is at least 10% of its start; "
               + ", ".join(f"width {w}: {np.mean(v):.3f}" for w, v in ratios.items())
               + f"; top eigenvalues of Theta/N: {eigs} (paper, MNIST: 0.0457, 0.00108, 0.00078)",
-        origin="paper"),
+              origin="paper"),
         Claim("fig3-orthogonal-small", STUDY, JACOT,
               "the error orthogonal to that component stays near zero", float(
                   np.mean(ortho[wide])), 0.1, "<=", name,
               f"largest orthogonal error over t relative to 0.5, width {wide} (mean over seeds); "
               + ", ".join(f"width {w}: {np.mean(v):.3f}" for w, v in ortho.items()),
-        origin="paper"),
+              origin="paper"),
     ]
 
 
@@ -184,7 +184,7 @@ def convergence(rows, figures_dir) -> list[Claim]:
                   f"log-log slope of the seed-mean relative error against width: {slope:.3f}; "
                   f"error {mean.iloc[0]:.3g} at width {mean.index[0]}, {mean.iloc[-1]:.3g} at "
                   f"width {mean.index[-1]}; value is |slope + 1/2|",
-        origin="paper")]
+                  origin="paper")]
 
 
 def random_feature_error(rows, figures_dir) -> list[Claim]:
@@ -202,7 +202,7 @@ def random_feature_error(rows, figures_dir) -> list[Claim]:
                   max(abs(s + 1) for s in slopes.values()), 0.25, "<=", name,
                   "largest |slope + 1| of log seed-mean MSE against log m; slopes: "
                   + ", ".join(f"{k}: {v:.3f}" for k, v in slopes.items()),
-        origin="paper")]
+                  origin="paper")]
 
 
 def reproduce(scale: str = "quick", out_root: str | Path = "outputs/repro",

@@ -75,7 +75,7 @@ def trajectories(rows, figures_dir) -> list[Claim]:
                   "over pictures)", float(w.min()), 0.99, ">=", name,
                   "correlation of W(2000) with the W-SVM of its selected tokens: "
                   + ", ".join(f"{v:.4f}" for v in w),
-        origin="paper")]
+                  origin="paper")]
 
 
 def convergence(rows, figures_dir) -> list[Claim]:
@@ -105,25 +105,25 @@ def convergence(rows, figures_dir) -> list[Claim]:
         Claim("e3-w-converges-to-w-svm", STUDY, PAPER,
               "GD on W converges in direction to the Frobenius W-SVM (mean correlation)",
               mean["W vs frobenius SVM"], 0.99, ">=", name, detail,
-        origin="paper"),
+              origin="paper"),
         Claim("e3-kq-converges-to-nuclear-svm", STUDY, PAPER,
               "GD on (K, Q) converges in direction to the nuclear-norm SVM (mean correlation)",
               mean["KQ vs nuclear SVM"], 0.99, ">=", name,
               detail + f"; against the Frobenius SVM: {mean['KQ vs frobenius SVM']:.4f}",
-        origin="paper"),
+              origin="paper"),
         Claim("e3-kq-prefers-nuclear", STUDY, PAPER,
               "KQ^T correlates clearly better with the nuclear than with the Frobenius SVM "
               "(difference of mean correlations)",
               mean["KQ vs nuclear SVM"] - mean["KQ vs frobenius SVM"], 0.05, ">=", name,
               "threshold [ours]: 0.05",
-        origin="paper"),
+              origin="paper"),
         Claim("e3-nuclear-lower-rank", STUDY, PAPER,
               "the nuclear SVM (and KQ^T) has lower rank than the Frobenius SVM (ratio of mean "
               "ranks)", runs[kq[0]] / runs[kq[1]], 0.75, "<=", name,
               f"mean rank: nuclear SVM {runs[kq[0]]:.2f}, Frobenius SVM {runs[kq[1]]:.2f}, "
               f"KQ^T iterate (sigma > 1e-2 sigma_1) {runs[kq[2]]:.2f}, W iterate "
               f"{runs[('W', 'iterate_rank')]:.2f}",
-        origin="paper"),
+              origin="paper"),
     ]
 
 
@@ -144,7 +144,7 @@ def global_share(rows, figures_dir) -> list[Claim]:
                   "the largest d minus at the smallest", float(g.iloc[-1] - g.iloc[0]), 0.2,
                   ">=", name, "global share by d: " + ", ".join(
                       f"d={int(d)}: {v:.2f}" for d, v in g.items()),
-        origin="paper")]
+                  origin="paper")]
 
 
 def nonlinear(rows, figures_dir) -> list[Claim]:
@@ -157,7 +157,7 @@ def nonlinear(rows, figures_dir) -> list[Claim]:
     if runs.empty:
         return [Claim("e4-equivalence-beats-single-token", STUDY, PAPER, statement, None, 1.0,
                       "<", None, "no run passed the official rejection filters",
-        origin="paper")]
+                      origin="paper")]
     set_style()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     sns.lineplot(data=runs, x="d", y="value", hue="predictor", marker="o", errorbar="se", ax=ax)
@@ -176,7 +176,7 @@ def nonlinear(rows, figures_dir) -> list[Claim]:
                   + "; accepted runs by d: " + ", ".join(
                       f"{int(d)}: {int(v)}" for d, v in accepted.items())
                   + ". Most rejections: a softmax weight in (1e-6, 1e-3] after 2001 steps",
-        origin="paper")]
+                  origin="paper")]
 
 
 def ranks(rows, figures_dir) -> list[Claim]:
@@ -218,7 +218,7 @@ def ranks(rows, figures_dir) -> list[Claim]:
               + f"; nuclear solves certified to relative duality gap <= {gaps.max():.1e}. The "
               "official figure counts infeasible instances as rank 1 and reads the rank of a "
               "default-accuracy SCS solution, which is close to full",
-        origin="paper"),
+              origin="paper"),
         Claim("feasibility-matches-reference", STUDY, PAPER,
               "the W-SVM(opt) feasibility rates match the reference counts (largest deviation)",
               float(max(diffs.values())), 0.2, "<=", name,
@@ -226,9 +226,9 @@ def ranks(rows, figures_dir) -> list[Claim]:
                   f"(n={n}, d={d}): {share[(n, d)]:.2f} / {v:.2f}"
                   for (n, d), v in REFERENCE_FEASIBLE.items() if (n, d) in share)
               + f"; {int(feas.groupby(['n', 'd']).size().iloc[0])} instances per cell",
-        origin="lab",
-        lesson=("The fast feasibility check disagrees with the reference solver, so it cannot "
-                "stand in for it.")),
+              origin="lab",
+              lesson=("The fast feasibility check disagrees with the reference solver, so it "
+                      "cannot stand in for it.")),
     ]
 
 

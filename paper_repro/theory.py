@@ -251,18 +251,18 @@ def learnability(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
               "modes that leave at most 10% of the target's variance (sampled spectrum of "
               "each kernel): "
               + listing(["rfa", "rfmlp"], invariant),
-        origin="lab",
-        lesson=("The RFA kernel's top modes do not carry these targets better than the RFMLP's: "
-                "its sample efficiency is not explained by the spectrum alone.")),
+              origin="lab",
+              lesson=("The RFA kernel's top modes do not carry these targets better than the "
+                      "RFMLP's: its sample efficiency is not explained by the spectrum alone.")),
         Claim("learnability-biased-over-zero-mean", STUDY, PAPER,
               "query-key and similarity targets sit on fewer top modes of the biased RFA kernel "
               "than of the zero-mean one (share of targets)", float(biased_fewer.mean()), 1.0,
               ">=", name, "modes that leave at most 10% of the target's variance: "
               + listing(["rfa_biased", "rfa"], biased_targets),
-        origin="lab",
-        lesson=("The biased kernel puts the nonlinear query-key targets on fewer modes but the "
-                "near-linear ones (degree 1, tanh similarity) on more: the simulations' degree-1 "
-                "exception, seen in the spectrum."))]
+              origin="lab",
+              lesson=("The biased kernel puts the nonlinear query-key targets on fewer modes but "
+                      "the near-linear ones (degree 1, tanh similarity) on more: the simulations' "
+                      "degree-1 exception, seen in the spectrum."))]
 
 
 def double_descent(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
@@ -360,9 +360,9 @@ def sphere(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
               "(degrees 0-2, eigenspace means; largest relative error)", max(errors), 0.05,
               "<=", name, "relative errors per degree: "
               + ", ".join(f"{e:.3f}" for e in errors),
-        origin="lab",
-        lesson=("The sampled spectrum does not converge to the Funk-Hecke one at this sample "
-                "size.")),
+              origin="lab",
+              lesson=("The sampled spectrum does not converge to the Funk-Hecke one at this "
+                      "sample size.")),
         Claim("theory-sphere-ridgeless", STUDY, PAPER,
               "the predicted learning curve of ridgeless NTK regression (gradient flow at "
               "t = infinity) lies within 15% of the simulated one at every n (share of n)",
@@ -372,10 +372,10 @@ def sphere(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
               "under-predict interpolation by about a factor 2; with a ridge they agree once "
               "n is large. On Gaussian designs the same code agrees within a few percent "
               "(tests/theory/test_curves.py)",
-        origin="lab",
-        lesson=("Ridgeless interpolation on a low-dimensional sphere is outside the "
-                "Gaussian-design equations (Tomasini et al. 2022): the prediction is too low by "
-                "about half."))]
+              origin="lab",
+              lesson=("Ridgeless interpolation on a low-dimensional sphere is outside the "
+                      "Gaussian-design equations (Tomasini et al. 2022): the prediction is too "
+                      "low by about half."))]
 
 
 def sphere_networks(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
