@@ -94,13 +94,18 @@ def test_rfmlp_at_d8_n8_runs_with_a_slow_tail():
         assert len(values) and np.isfinite(values).all() and (values >= 0).all()
 
 
-def test_rfa_validity_prediction_holds_with_a_ridge_and_names_bad_models():
-    rows = job("kind=rfa_validity", "d=5", "n_sample=1024", "n_grid=[32,128,256]",
-               "ridges=[0.0,0.01]", "seeds=4", "n_test=1000")
+def by_ridge_and_n(rows):
+    """Seed-mean simulated test error, seed-mean GCV and the prediction, by (ridge, n)."""
     simulated = rows[rows.analysis == "simulation"]
     sim = simulated[simulated.metric == "test_error"].groupby(["ridge", "n"]).value.mean()
     gcv = simulated[simulated.metric == "gcv"].groupby(["ridge", "n"]).value.mean()
-    theory = rows[rows.analysis == "theory"].set_index(["ridge", "n"]).value
+    return sim, gcv, rows[rows.analysis == "theory"].set_index(["ridge", "n"]).value
+
+
+def test_rfa_validity_prediction_holds_with_a_ridge_and_names_bad_models():
+    rows = job("kind=rfa_validity", "d=5", "n_sample=1024", "n_grid=[32,128,256]",
+               "ridges=[0.0,0.01]", "seeds=4", "n_test=1000")
+    sim, gcv, theory = by_ridge_and_n(rows)
     assert theory[(0.01, 256)] == pytest.approx(sim[(0.01, 256)], rel=0.05)
     assert gcv[(0.01, 256)] == pytest.approx(sim[(0.01, 256)], rel=0.15)
     with pytest.raises(ConfigError, match="model must have a closed-form kernel"):
@@ -114,10 +119,7 @@ def test_sphere_exact_spectrum_and_ridge_learning_curve():
     sampled = rows[rows.analysis == "sampled"].value.values
     np.testing.assert_allclose(sampled[:4].mean(), exact[:4].mean(), rtol=0.03)
     assert rows[rows.metric == "trace_share"].value.iloc[0] == pytest.approx(1, abs=2e-3)
-    simulated = rows[rows.analysis == "simulation"]
-    sim = simulated[simulated.metric == "test_error"].groupby(["ridge", "n"]).value.mean()
-    gcv = simulated[simulated.metric == "gcv"].groupby(["ridge", "n"]).value.mean()
-    theory = rows[rows.analysis == "theory"].set_index(["ridge", "n"]).value
+    sim, gcv, theory = by_ridge_and_n(rows)
     # GCV from the training data alone tracks the error with a ridge
     assert gcv[(0.001, 256)] == pytest.approx(sim[(0.001, 256)], rel=0.15)
     # with a ridge, theory and simulation agree at n = 256; ridgeless, the theory
