@@ -129,6 +129,9 @@ def finite_array(name: str, value):
             value = torch.as_tensor(value, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as err:
             raise ConfigError(f"{name} must be an array of numbers ({err})") from None
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        raise ConfigError(f"{name} holds NaN or inf entries")
+    if value.is_floating_point():
+        rows = max(1, 2**24 // max(1, math.prod(value.shape[1:]))) if value.ndim else 1
+        chunks = value.split(rows) if value.ndim else (value,)  # no n x n bool temporary
+        if not all(bool(torch.isfinite(chunk).all()) for chunk in chunks):
+            raise ConfigError(f"{name} holds NaN or inf entries")
     return value

@@ -95,11 +95,39 @@ def gram_matrix(features: Tensor, blocks: int = 4) -> Tensor:
         The symmetric (n, n) Gram matrix.
     """
     n = features.shape[0]
-    out = torch.empty(n, n, dtype=features.dtype, device=features.device)
+    out = torch.zeros(n, n, dtype=features.dtype, device=features.device)
+    return add_gram_(out, features, blocks=blocks)
+
+
+def add_gram_(out: Tensor, features: Tensor, alpha: float = 1.0, blocks: int = 4) -> Tensor:
+    r"""``out`` :math:`\mathrel{+}= \alpha\,\Phi\Phi^\top` in place, from the upper block rows
+    (a temporary of one block row, n / blocks x n, instead of an n x n one).
+
+    Parameters
+    ----------
+    out : Tensor
+        (n, n), updated in place.
+    features : Tensor
+        (n, p) features, one row per sample.
+    alpha : float
+        Weight of the product.
+    blocks : int
+        Row blocks; block (i, j >= i) is computed, block (j, i) is its transpose.
+
+    Returns
+    -------
+    Tensor
+        ``out``.
+    """
+    n = features.shape[0]
+    if out.shape != (n, n):
+        raise ValueError(f"out must have shape ({n}, {n}) (got {tuple(out.shape)})")
     edges = [round(i * n / blocks) for i in range(blocks + 1)]
     for a, b in zip(edges[:-1], edges[1:]):
         block = features[a:b] @ features[a:].T
-        out[a:b, a:] = block
-        out[b:, a:b] = block[:, b - a:].T
+        if alpha != 1.0:
+            block.mul_(alpha)
+        out[a:b, a:] += block
+        out[b:, a:b] += block[:, b - a:].T
     return out
 

@@ -34,7 +34,7 @@ from ..core.checks import ConfigError, positive, positive_int
 from ..core.plugins import call_plugin, load_plugin
 from ..core.runtime import generator, progress
 from ..linalg.blocks import block_rows
-from ..linalg.kernels import arccos_angular_, gram_matrix
+from ..linalg.kernels import add_gram_, arccos_angular_
 from ..linalg.montecarlo import RunningMean
 from .features import RandomFeatureAttention
 from .sampling import augment, check_tokens, sample_tokens
@@ -79,7 +79,7 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
     qa, qb, ka, kb = augment(x0a), augment(x0b), augment(Xa), augment(Xb)
     na, nb, N = qa.shape[0], qb.shape[0], ka.shape[1]
     qna, qnb = qa.norm(dim=-1), qb.norm(dim=-1)
-    cq = (qa / qna[:, None]) @ (qb / qnb[:, None]).T  # (na, nb)
+    qa_unit, qb_unit = qa / qna[:, None], qb / qnb[:, None]
     kna, knb = ka.norm(dim=-1), kb.norm(dim=-1)  # (n, N)
     ua = (ka / kna[..., None]).reshape(na * N, -1)
     ub = (kb / knb[..., None]).reshape(nb * N, -1)
@@ -91,7 +91,8 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
         e = min(s + step, na)
         c0 = s if symmetric else 0  # columns left of the diagonal block come by symmetry
         ck = (ua[s * N:e * N] @ ub[c0 * N:].T).view(e - s, N, nb - c0, N)
-        t, _ = arccos_angular_(ck * cq[s:e, c0:][:, None, :, None])
+        cq = qa_unit[s:e] @ qb_unit[c0:].T  # cosines of the queries, (e - s, nb - c0)
+        t, _ = arccos_angular_(ck * cq[:, None, :, None])
         ck.mul_(wa[s * N:e * N].view(e - s, N, 1, 1)).mul_(wb[c0 * N:].view(1, 1, nb - c0, N))
         block = (t.mul_(ck)).sum((1, 3)).mul_(qna[s:e, None] * qnb[None, c0:] * scale)
         out[s:e, c0:] = block
@@ -103,9 +104,13 @@ def rfa_relu_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None, Xb: Tens
 def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
                                  Xb: Tensor | None,
                                  sample_heads: Callable[[int, int], RandomFeatureAttention],
-                                 total_heads: int, heads_per_draw: int = 256
-                                 ) -> tuple[Tensor, Tensor]:
+                                 total_heads: int, heads_per_draw: int = 256,
+                                 error_rows: int | None = None) -> tuple[Tensor, Tensor]:
     r"""Monte Carlo estimate of :math:`\lim_M \Phi_a\Phi_b^\top` for any attention variant.
+
+    The estimate :math:`\sum_k (m_k/M)\,\Phi_a^{(k)}\Phi_b^{(k)\top}` over draws k of
+    :math:`m_k` heads is accumulated in place (one (na, nb) matrix); the entrywise standard
+    error comes from the spread of the per-draw kernels on the first ``error_rows`` rows.
 
     Parameters
     ----------
@@ -113,7 +118,7 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
         Queries (na, d) and keys (na, N, d) of the first sample.
     x0b, Xb : Tensor or None
         The second sample; None for the symmetric Gram matrix of the first
-        (:func:`~rfattn.linalg.gram_matrix`).
+        (:func:`~rfattn.linalg.add_gram_`).
     sample_heads : callable
         ``sample_heads(m, draw)`` returns ``m`` fresh heads as a
         :class:`RandomFeatureAttention` (draw = 0, 1, ...).
@@ -121,24 +126,38 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
         Heads in all.
     heads_per_draw : int
         Heads per draw; the standard error comes from the spread of the per-draw kernels.
+    error_rows : int, optional
+        Rows whose standard error is estimated (default: all). The samples being independent,
+        a row subsample estimates the relative error of the whole matrix without two more
+        (na, nb) matrices.
 
     Returns
     -------
     (Tensor, Tensor)
-        The kernel (na, nb) and its entrywise standard error (infinite with a single draw).
+        The kernel (na, nb) and the entrywise standard error of its first ``error_rows`` rows
+        (infinite with a single draw).
     """
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
+    na = x0a.shape[0]
+    rows = na if error_rows is None else min(positive_int("error_rows", error_rows), na)
+    nb = na if x0b is None else x0b.shape[0]
+    blocks = max(4, -(-na // block_rows(x0a.element_size() * nb, 256 * 2**20)))
     draws = math.ceil(total_heads / heads_per_draw)
-    estimate = RunningMean()
+    kernel = torch.zeros(na, nb, dtype=x0a.dtype, device=x0a.device)
+    spread = RunningMean()
     for k in range(draws):
         m = min(heads_per_draw, total_heads - k * heads_per_draw)
         rfa = sample_heads(m, k)
         phi = rfa.features(x0a, Xa)
+        phi_b = phi if x0b is None else rfa.features(x0b, Xb)
         # each draw's kernel is an average over its m heads: weight m
-        estimate.add(gram_matrix(phi) if x0b is None else phi @ rfa.features(x0b, Xb).T,
-                     weight=m)
-    return estimate.mean, estimate.stderr
+        if x0b is None:
+            add_gram_(kernel, phi, alpha=m / total_heads, blocks=blocks)
+        else:
+            kernel.addmm_(phi, phi_b.T, alpha=m / total_heads)
+        spread.add(phi[:rows] @ phi_b.T, weight=m)
+    return kernel, spread.stderr
 
 
 KERNEL_SIGNATURE = "k(x0 (n, d), X (n, N, d), y0 (m, d), Y (m, N, d)) -> (n, m)"

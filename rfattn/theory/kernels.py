@@ -24,9 +24,18 @@ from torch import Tensor
 
 from ..core.checks import ConfigError
 from ..core.runtime import generator
+from ..linalg.blocks import block_rows
 from ..linalg.kernels import relu_arccos_kernel
 from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
                    rfa_relu_kernel, user_kernel)
+
+
+ERROR_ROWS = 512  # rows of a Monte Carlo Gram matrix whose spread gives its error
+
+
+def default_heads_per_draw(mc_heads: int) -> int:
+    """Heads of one Monte Carlo draw: at most 256, and at least 8 draws for the error."""
+    return max(1, min(256, mc_heads // 8))
 
 
 def mlp_input(x0: Tensor, X: Tensor) -> Tensor:
@@ -39,7 +48,9 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
                mc_heads: int, heads_per_draw: int | None = None) -> tuple[Tensor, float]:
     """The infinite-width kernel of ``model`` on the samples (x0, X), and its Monte Carlo
     standard error (0 for a closed form): the Frobenius norm of the entrywise standard errors
-    relative to that of the kernel.
+    relative to that of the kernel, on its first :data:`ERROR_ROWS` rows (the samples are
+    independent). The Gram matrix is the only (n, n) matrix built: a closed form by row blocks,
+    a Monte Carlo kernel accumulated in place.
 
     Parameters
     ----------
@@ -54,7 +65,7 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
     mc_heads : int
         Heads of a Monte Carlo kernel.
     heads_per_draw : int, optional
-        Heads drawn at once (default: at most 256, and at least 8 draws for the error).
+        Heads drawn at once (default: :func:`default_heads_per_draw`).
 
     Returns
     -------
@@ -65,7 +76,7 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
     if model.family != "attention":
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
     c = model.bias_c_over_sqrt_d * math.sqrt(d)
-    heads_per_draw = heads_per_draw or max(1, min(256, mc_heads // 8))
+    heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
 
     def heads(m: int, draw: int) -> RandomFeatureAttention:
         return RandomFeatureAttention.sample(m, d, generator(seed, "theory", "heads", draw),
@@ -73,8 +84,8 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
                                              model.qk_variance, c, x0.dtype, x0.device)
 
     mean, stderr = monte_carlo_attention_kernel(x0, X, None, None, heads, mc_heads,
-                                                heads_per_draw)
-    scale = float(mean.norm())
+                                                heads_per_draw, error_rows=ERROR_ROWS)
+    scale = float(mean[:ERROR_ROWS].norm())
     return mean, float(stderr.norm()) / scale if scale > 0 else math.inf
 
 
@@ -101,13 +112,24 @@ def closed_form_kernel(model: ModelSettings, x0a: Tensor, Xa: Tensor, x0b: Tenso
     if not model.closed_form:
         raise ConfigError(f"model {model.name!r} has no closed-form kernel (biased or softmax "
                           "attention is a Monte Carlo average)")
+    if model.kernel is None and model.family == "attention":
+        return rfa_relu_kernel(x0a, Xa, x0b, Xb, variance=model.qk_variance)
+    if x0b is None:
+        x0b, Xb = x0a, Xa
     if model.kernel is not None:
-        return user_kernel(model.kernel, x0a, Xa, x0b, Xb)
-    if model.family == "mlp":
-        za = mlp_input(x0a, Xa)
-        zb = za if x0b is None else mlp_input(x0b, Xb)
-        norms = (za * za).sum(1)[:, None] * (zb * zb).sum(1)[None, :]
+        def pair(x0r, Xr):
+            return user_kernel(model.kernel, x0r, Xr, x0b, Xb)
+    else:
+        zb = mlp_input(x0b, Xb)
+        zb_norms = (zb * zb).sum(1)
         variance = 1.0 / (Xa.shape[1] + 2)  # as RandomFeatureMLP.sample
-        return relu_arccos_kernel(za @ zb.T, norms, variance)
-    return rfa_relu_kernel(x0a, Xa, x0b, Xb, variance=model.qk_variance)
+
+        def pair(x0r, Xr):
+            za = mlp_input(x0r, Xr)
+            return relu_arccos_kernel(za @ zb.T, (za * za).sum(1)[:, None] * zb_norms, variance)
+    out = torch.empty(x0a.shape[0], x0b.shape[0], dtype=x0a.dtype, device=x0a.device)
+    step = block_rows(4 * out.element_size() * out.shape[1], None, out.device)
+    for start in range(0, out.shape[0], step):  # row blocks: no (na, nb) temporaries
+        out[start:start + step] = pair(x0a[start:start + step], Xa[start:start + step])
+    return out
 

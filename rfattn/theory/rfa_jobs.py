@@ -81,19 +81,21 @@ def rfa_spectra(s: CurveSettings) -> tuple[dict, list[dict]]:
     total = {target.label: 1.0 + (0.0 if s.centred_target else (target.mean / target.std) ** 2)
              for target in targets}
     gram, mc_error = model_gram(s.model, s.d, x0, X, s.seed, s.mc_heads)
-    diagonal = gram.diagonal().to(torch.float64)
+    diagonal = gram.diagonal().to(torch.float64, copy=True)
+    grams = [gram]  # the full sample's spectrum takes the last reference: one Gram matrix at peak
+    del gram
     rows = [{"analysis": "kernel", "metric": "mc_stderr", "value": mc_error}]
     spectra = {}
     for label, size in (("half", s.n_sample // 2), ("full", s.n_sample)):
         keep = s.tail.modes(size)["keep"]
-        sampled = sampled_spectrum(gram[:size, :size], {k: v[:size] for k, v in values.items()},
+        sampled = sampled_spectrum(grams.pop() if label == "full" else grams[0][:size, :size],
+                                   {k: v[:size] for k, v in values.items()},
                                    modes=keep, overwrite=label == "full")
         tails = _tails(s, sampled, size, total, float(diagonal[:size].mean()))
         spectra[label] = tails["main"]
         if label == "full":
             spectra["other_tail"] = tails["other"]
             rows += _tail_rows(s, sampled, size)
-    del gram
     top = min(TOP_MODES, len(sampled.eigenvalues))
     rows += [{"analysis": "spectrum", "index": i + 1, "metric": "eigenvalue",
               "value": float(sampled.eigenvalues[i])} for i in range(top)]

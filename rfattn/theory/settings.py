@@ -20,7 +20,10 @@ from ..core.plugins import call_plugin, load_plugin
 from ..core.study import KindSettings
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
 from ..rfa import ModelSettings, RidgeSettings, TargetSettings, TokenSettings
+from .kernels import ERROR_ROWS, default_heads_per_draw
 from .spectra import TAIL_SHAPES
+
+LIBRARY_BYTES = 2**28  # first use of LAPACK and torch's allocators in a job (measured ~200 MiB)
 
 DOT_PRODUCT_SIGNATURE = "k(t) -> t.shape, t = <x, x'> in [-1, 1]"
 
@@ -147,10 +150,20 @@ class CurveSettings(TheoryTokenSettings):
             self.build_target(t)
 
     def estimate_memory(self) -> int:
-        """Peak bytes: the Gram matrix of the sample, the half sample's copy, the kept
-        eigenvectors and, for a Monte Carlo kernel, its running mean and spread (measured on a
-        CPU at 8192 samples: 2.5 and 7.1 Gram matrices' worth; with a margin)."""
-        return 8 * (3 if self.model.closed_form else 8) * self.n_sample**2
+        """Peak bytes. On the CPU the Gram matrix is the only (n, n) matrix: built by row
+        blocks or accumulated in place, reduced in place and freed before the eigenvectors;
+        the half sample's copy or eigenvectors add a quarter of it (1.25); a Monte Carlo kernel
+        adds one draw's features and the rows of its error; LAPACK and the libraries' first
+        use about 256 MiB (measured above the job's start at 8192 samples, in Gram matrices:
+        1.52 for the closed form, estimated 1.75; 1.75 for Monte Carlo with 1024 heads,
+        estimated 2.23). On a GPU, :func:`torch.linalg.eigh` adds the
+        eigenvectors and its workspace (3.5 Gram matrices).
+        """
+        n = self.n_sample
+        gram_matrices = 3.5 if self.torch_device.type == "cuda" else 1.25
+        features = 0 if self.model.closed_form else (
+            3 * n * default_heads_per_draw(self.mc_heads) * (self.d + 1) + 4 * n * ERROR_ROWS)
+        return 8 * (int(gram_matrices * n * n) + features) + LIBRARY_BYTES
 
     def estimate_seconds(self) -> float:
         """Run time on a 2-core CPU (calibrated there: 4096 samples, 8.5 s for the closed-form

@@ -49,7 +49,10 @@ def sampled_spectrum(gram, targets: dict, modes: int | None = None,
         are computed): the power beyond them is known in total (Parseval) and spread in
         proportion to their eigenvalues, as :func:`with_tail` does with ``keep <= modes``.
     overwrite : bool
-        Let the CPU path overwrite a float64 ``gram`` (saves a copy of it).
+        Let the CPU path overwrite a float64 ``gram`` (saves a copy of it). Passed as the
+        caller's last reference (``grams.pop()``), the matrix is also freed before the
+        eigenvectors, whose MRRR workspace (LAPACK ``dstemr``) is another (n_s, n_s) matrix:
+        the peak stays at one Gram matrix.
 
     Returns
     -------
@@ -70,7 +73,9 @@ def sampled_spectrum(gram, targets: dict, modes: int | None = None,
         columns.append(y.to(device=gram.device, dtype=torch.float64))
     Y = torch.stack(columns, 1) if columns else gram.new_zeros(n, 0, dtype=torch.float64)
     if gram.device.type == "cpu":
-        values, coords = _tridiagonal_eigh(gram, Y.numpy(), modes, overwrite)
+        diagonal, offdiagonal, rotated = _tridiagonalize(gram, Y.numpy(), overwrite)
+        del gram  # with overwrite and the caller's last reference, its memory is free now
+        values, coords = _top_coordinates(diagonal, offdiagonal, rotated, modes)
     else:
         values, vectors = torch.linalg.eigh(gram.to(torch.float64))
         values, coords = values.cpu().numpy(), (vectors[:, n - modes:].T @ Y).cpu().numpy()
@@ -86,27 +91,39 @@ def sampled_spectrum(gram, targets: dict, modes: int | None = None,
     return Spectrum(values[keep].copy(), np.ones(int(keep.sum())), power)
 
 
-def _tridiagonal_eigh(gram: torch.Tensor, Y: np.ndarray, modes: int, overwrite: bool):
-    """Eigenvalues (increasing) of a symmetric matrix and the coordinates U^T Y of Y on the
-    eigenvectors of the largest ``modes`` of them."""
+def _tridiagonalize(gram: torch.Tensor, Y: np.ndarray, overwrite: bool):
+    """LAPACK ``dsytrd``: :math:`K = Q T Q^\top`; the diagonal and off-diagonal of T and
+    :math:`Q^\top Y`. A copy of ``gram`` made here is overwritten (never a second one)."""
+    given = gram.numpy() if gram.dtype == torch.float64 else None
     a = gram.to(torch.float64).numpy()
+    del gram
     a = a.T if a.flags.c_contiguous else np.asfortranarray(a)  # symmetric: the transpose is a
+    own_copy = given is None or not np.may_share_memory(a, given)
+    del given
     n = a.shape[0]
     lwork = int(lapack.dsytrd_lwork(n, lower=1)[0])
     reflectors, diagonal, offdiagonal, tau, info = lapack.dsytrd(
-        a, lower=1, lwork=lwork, overwrite_a=int(overwrite and gram.dtype == torch.float64))
+        a, lower=1, lwork=lwork, overwrite_a=int(overwrite or own_copy))
     if info != 0:
         raise RuntimeError(f"LAPACK dsytrd failed (info {info})")
+    del a
     Y = np.array(Y, dtype=np.float64)
     for i in range(n - 1):  # Q^T Y = H_{n-1} ... H_1 Y, H_i = I - tau_i v v^T
         v = reflectors[i + 1:, i].copy()
         v[0] = 1.0
         Y[i + 1:] -= tau[i] * np.outer(v, v @ Y[i + 1:])
-    del reflectors, a
+    return diagonal, offdiagonal, Y
+
+
+def _top_coordinates(diagonal: np.ndarray, offdiagonal: np.ndarray, rotated: np.ndarray,
+                     modes: int):
+    """Eigenvalues (increasing) of the tridiagonal T and the coordinates of ``rotated``
+    (:math:`Q^\top Y`) on the eigenvectors of its largest ``modes`` (MRRR, ``dstemr``)."""
+    n = len(diagonal)
     values = linalg.eigh_tridiagonal(diagonal, offdiagonal, eigvals_only=True)
     _, vectors = linalg.eigh_tridiagonal(diagonal, offdiagonal, select="i",
                                          select_range=(n - modes, n - 1), lapack_driver="stemr")
-    return values, vectors.T @ Y
+    return values, vectors.T @ rotated
 
 
 def power_law_fit(spectrum: Spectrum, start: int, stop: int) -> tuple[float, float]:

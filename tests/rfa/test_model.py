@@ -87,6 +87,25 @@ def test_closed_form_kernel_against_monte_carlo_over_heads(gen):
     torch.testing.assert_close(same, mc, rtol=1e-12, atol=1e-12)
 
 
+def test_monte_carlo_error_on_a_row_subsample_is_that_of_the_full_kernel(gen):
+    # the kernel accumulated in place does not depend on error_rows; the subsample's errors
+    # are the full matrix's first rows
+    x0, X = sample_tokens(30, 3, 3, gen("tok"))
+
+    def heads(m, k):
+        return RandomFeatureAttention.sample(m, 3, gen("heads", k), mean="biased", c=1.0)
+
+    full, stderr = monte_carlo_attention_kernel(x0, X, None, None, heads, 600, 60)
+    rows, stderr_rows = monte_carlo_attention_kernel(x0, X, None, None, heads, 600, 60,
+                                                     error_rows=7)
+    torch.testing.assert_close(rows, full, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(stderr_rows, stderr[:7], rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(full, full.T, rtol=1e-12, atol=1e-14)
+    cross, _ = monte_carlo_attention_kernel(x0, X, x0, X, heads, 600, 60)
+    torch.testing.assert_close(cross, full, rtol=1e-12, atol=1e-14)
+    assert torch.isinf(monte_carlo_attention_kernel(x0, X, None, None, heads, 60, 60)[1]).all()
+
+
 def test_finite_heads_approach_kernel_ridge(gen):
     x0, X = sample_tokens(150, 4, 3, gen("train"))
     t0, T = sample_tokens(100, 4, 3, gen("test"))

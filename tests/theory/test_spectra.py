@@ -55,6 +55,26 @@ def test_tridiagonal_path_matches_a_full_eigendecomposition(gen, modes):
                                    rtol=1e-9, atol=1e-14)
 
 
+def test_spectrum_of_a_consumed_or_sliced_gram_matches_the_copying_path(gen):
+    # overwrite on the caller's last reference, a slice of a larger matrix and a float32 matrix
+    # (converted) give the spectrum of an untouched copy
+    n = 240
+    A = torch.randn(n, n, generator=gen("A"), dtype=torch.float64)
+    gram, y = A @ A.T / n, torch.randn(n, generator=gen("y"), dtype=torch.float64)
+    reference = sampled_spectrum(gram.clone(), {"y": y}, modes=60)
+    grams = [gram.clone()]
+    consumed = sampled_spectrum(grams.pop(), {"y": y}, modes=60, overwrite=True)
+    larger = torch.zeros(n + 17, n + 17, dtype=torch.float64)
+    larger[:n, :n] = gram
+    sliced = sampled_spectrum(larger[:n, :n], {"y": y}, modes=60)
+    for s in (consumed, sliced):
+        np.testing.assert_allclose(s.eigenvalues, reference.eigenvalues, rtol=1e-12)
+        np.testing.assert_allclose(s.power["y"], reference.power["y"], rtol=1e-9, atol=1e-15)
+    torch.testing.assert_close(larger[:n, :n], gram, rtol=0, atol=0)  # a slice is not touched
+    single = sampled_spectrum(gram.float(), {"y": y}, modes=60)
+    np.testing.assert_allclose(single.eigenvalues[:20], reference.eigenvalues[:20], rtol=1e-5)
+
+
 def test_legendre_recurrence_matches_gegenbauer():
     t = np.linspace(-1, 1, 41)
     for D in (2, 3, 5, 9):
