@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -85,6 +87,39 @@ def test_closed_form_kernel_against_monte_carlo_over_heads(gen):
         x0, X, None, None, lambda m, k: RandomFeatureAttention.sample(m, 3, gen("heads", k)),
         total_heads=200_000, heads_per_draw=20_000)
     torch.testing.assert_close(same, mc, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c", [0.8, -1.5, 3.0])
+def test_biased_kernel_against_monte_carlo_over_heads(gen, c):
+    # W = c blockdiag(I, 0) + s G: the quadrature kernel against 400000 heads (z-scores), its
+    # cross kernel against its Gram matrix, and c = 0 against the arc-cosine closed form
+    x0, X = sample_tokens(12, 4, 3, gen("tok"))
+    K = rfa_relu_kernel(x0, X, variance=0.3, c=c)
+    mc, stderr = monte_carlo_attention_kernel(
+        x0, X, None, None,
+        lambda m, k: RandomFeatureAttention.sample(m, 3, gen("heads", str(c), k), mean="biased",
+                                                   variance=0.3, c=c),
+        total_heads=400_000, heads_per_draw=40_000)
+    z = ((mc - K) / stderr).abs()
+    assert z.max() < 5.0, f"Monte Carlo deviates by {z.max():.1f} standard errors"
+    assert (mc - K).norm() / K.norm() < 0.01
+    torch.testing.assert_close(rfa_relu_kernel(x0[:5], X[:5], x0, X, variance=0.3, c=c), K[:5],
+                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(rfa_relu_kernel(x0, X, variance=0.3, c=1e-300),
+                               rfa_relu_kernel(x0, X, variance=0.3), rtol=1e-7, atol=1e-9)
+
+
+def test_finite_biased_heads_converge_to_the_kernel_at_rate_one_over_m(gen):
+    # E ||K_M - K||^2 ~ 1/M: the log-log slope of the mean squared error over 16 draws
+    x0, X = sample_tokens(10, 3, 3, gen("tok"))
+    K = rfa_relu_kernel(x0, X, variance=0.25, c=1.0)
+    heads, errors = [16, 64, 256, 1024], []
+    for M in heads:
+        draws = [RandomFeatureAttention.sample(M, 3, gen("conv", M, r), mean="biased", c=1.0)
+                 .features(x0, X) for r in range(16)]
+        errors.append(np.mean([float(((p @ p.T - K) ** 2).sum()) for p in draws]))
+    slope = np.polyfit(np.log(heads), np.log(errors), 1)[0]
+    assert -1.2 < slope < -0.8, slope
 
 
 def test_monte_carlo_error_on_a_row_subsample_is_that_of_the_full_kernel(gen):
