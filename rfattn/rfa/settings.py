@@ -151,10 +151,12 @@ class ModelSettings:
 
     @property
     def closed_form(self) -> bool:
-        """Whether the model's infinite-width kernel has a closed form here (else it is a
-        Monte Carlo average over heads, whose error is recorded)."""
-        return self.family in ("mlp", "kernel") or (self.activation == "relu"
-                                                    and self.qk_mean == "zero")
+        """Whether the model's infinite-width kernel is computed exactly here: ReLU attention
+        (zero-mean, or biased with qk_variance > 0: :func:`~rfattn.rfa.rfa_relu_kernel`), the
+        RFMLP and the kernel model; else it is a Monte Carlo average over heads, whose error
+        is recorded."""
+        return self.family in ("mlp", "kernel") or (
+            self.activation == "relu" and (self.qk_mean == "zero" or self.qk_variance > 0))
 
     def num_features(self, d: int) -> int:
         """Trainable parameters: M (d+1) for RFA, the width for RFMLP, 0 for the kernel."""

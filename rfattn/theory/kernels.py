@@ -1,10 +1,10 @@
 r"""The infinite-width kernels of the lab's random-feature models, as Gram matrices on samples.
 
-- zero-mean ReLU attention (and the ``kernel`` model): the closed form
-  :func:`rfattn.rfa.rfa_relu_kernel` (Fu et al. 2023); a ``kernel`` model with a user's
-  ``model.kernel``: that kernel;
-- biased and softmax attention, and attention with a user's activation: Monte Carlo over
-  fresh heads,
+- ReLU attention (and the ``kernel`` model): :func:`rfattn.rfa.rfa_relu_kernel`, the closed
+  form for zero-mean heads (Fu et al. 2023), a one-dimensional quadrature of the rectified
+  Gaussian moment for biased heads [ours]; a ``kernel`` model with a user's ``model.kernel``:
+  that kernel;
+- softmax attention, and attention with a user's activation: Monte Carlo over fresh heads,
   :func:`rfattn.rfa.monte_carlo_attention_kernel` (its estimate carries the error of its
   finite number of heads, which the study records);
 - the RFMLP: :math:`\mathbb E_w[\mathrm{ReLU}\langle w,z\rangle\mathrm{ReLU}\langle w,z'\rangle]`,
@@ -28,6 +28,7 @@ from ..linalg.blocks import block_rows
 from ..linalg.kernels import relu_arccos_kernel
 from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
                    rfa_relu_kernel, user_kernel)
+from ..rfa.settings import bias_c
 
 
 ERROR_ROWS = 512  # rows of a Monte Carlo Gram matrix whose spread gives its error
@@ -75,7 +76,7 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
         return closed_form_kernel(model, x0, X), 0.0
     if model.family != "attention":
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
-    c = model.bias_c_over_sqrt_d * math.sqrt(d)
+    c = bias_c(model, d)
     heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
 
     def heads(m: int, draw: int) -> RandomFeatureAttention:
@@ -110,10 +111,11 @@ def closed_form_kernel(model: ModelSettings, x0a: Tensor, Xa: Tensor, x0b: Tenso
         (na, nb).
     """
     if not model.closed_form:
-        raise ConfigError(f"model {model.name!r} has no closed-form kernel (biased or softmax "
-                          "attention is a Monte Carlo average)")
+        raise ConfigError(f"model {model.name!r} has no closed-form kernel (softmax attention "
+                          "is a Monte Carlo average)")
     if model.kernel is None and model.family == "attention":
-        return rfa_relu_kernel(x0a, Xa, x0b, Xb, variance=model.qk_variance)
+        return rfa_relu_kernel(x0a, Xa, x0b, Xb, variance=model.qk_variance,
+                               c=bias_c(model, x0a.shape[1]))
     if x0b is None:
         x0b, Xb = x0a, Xa
     if model.kernel is not None:

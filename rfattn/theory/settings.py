@@ -20,6 +20,7 @@ from ..core.plugins import call_plugin, load_plugin
 from ..core.study import KindSettings
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
 from ..rfa import ModelSettings, RidgeSettings, TargetSettings, TokenSettings
+from ..rfa.settings import bias_c
 from .kernels import ERROR_ROWS, default_heads_per_draw
 from .spectra import TAIL_SHAPES
 
@@ -169,7 +170,8 @@ class CurveSettings(TheoryTokenSettings):
         """Run time on a 2-core CPU (calibrated there: 4096 samples, 8.5 s for the closed-form
         kernel, 9.7 s for a Monte Carlo one of 1024 heads)."""
         n = self.n_sample
-        kernel = (8e-9 * n * n * self.N**2 if self.model.closed_form
+        per_pair = 3.2e-8 if bias_c(self.model, self.d) else 8e-9  # quadrature: 8.7 s, 4096
+        kernel = (per_pair * n * n * self.N**2 if self.model.closed_form
                   else 2 * n * n * self.mc_heads * (self.d + 1) / 8e10)
         return 1.0 + self._eigh_seconds(n) + kernel
 

@@ -60,9 +60,10 @@ def test_attention_gd_and_lowrank_training_match_cpu():
     assert (cpu[final].value.values - gpu[final].value.values).__abs__().max() < 1e-6
 
 
-def test_theory_spectrum_and_curves_match_cpu():
+@pytest.mark.parametrize("model", ["rfa_biased", "rfa_softmax"])  # quadrature, Monte Carlo
+def test_theory_spectrum_and_curves_match_cpu(model):
     from rfattn.theory import run_theory_job
-    over = ["model=rfa_biased", "d=3", "N=3", "n_grid=[32,64]", "n_sample=512", "mc_heads=64",
+    over = [f"model={model}", "d=3", "N=3", "n_grid=[32,64]", "n_sample=512", "mc_heads=64",
             "theory_points=2"]
     cpu = run_theory_job(job_config(compose("theory", over + ["device=cpu"])))
     gpu = run_theory_job(job_config(compose("theory", over + ["device=cuda"])))
