@@ -9,6 +9,7 @@ Public surface::
     train_full_batch                            # gradient descent on the squared loss
     gradient_flow, gaussian_quantiles           # closed-form training dynamics (squared loss)
     random_features                             # universal random features (SNNK)
+    snnk.SNNKLayer                              # a dense layer as y = M phi(x) (SNNK)
     STUDY, run_ntk_job                                # the study job
 
 ``ValueOnlyAttention`` is the one bridge between lenses: random-feature attention as a torch
@@ -16,7 +17,7 @@ module, whose NTK is the RFA feature Gram matrix and, as M grows, the infinite-h
 :func:`rfattn.rfa.rfa_relu_kernel`.
 """
 
-from . import random_features
+from . import random_features, snnk
 from .analytic import fc_kernels
 from .empirical import EmpiricalNTK, empirical_ntk, monte_carlo_ntk
 from .networks import FullyConnected, ValueOnlyAttention, train_full_batch
@@ -25,4 +26,4 @@ from .study import STUDY, run_ntk_job
 
 __all__ = ["STUDY", "EmpiricalNTK", "FullyConnected", "ValueOnlyAttention", "empirical_ntk",
            "fc_kernels", "gaussian_quantiles", "gradient_flow", "monte_carlo_ntk",
-           "random_features", "run_ntk_job", "train_full_batch"]
+           "random_features", "run_ntk_job", "snnk", "train_full_batch"]

@@ -1,0 +1,226 @@
+r"""Scalable neural network kernel (SNNK) layers (Sehanobish, Choromanski, Zhao, Dubey,
+Likhosherstov, "Scalable Neural Network Kernels", ICLR 2024, arXiv 2310.13225).
+
+A feedforward layer :math:`y_k = f(w_k^\top x + b_k)`, k = 1..l, is read as a kernel between
+the input and each weight row, :math:`K_f(x, (w_k, b_k))`, and replaced by
+:math:`y \approx M\,\phi(x)`: random features :math:`\phi` of the input alone and one
+parameter matrix M (l x p), initialised from (W, b) as :math:`\Psi(W, b)`. Both towers share
+one Gaussian matrix G (m x d, rows :math:`g_j\sim\mathcal N(0, I_d)`), a registered buffer.
+
+- ``exp``, ``cos``, ``sin`` (universal random features, URFs): for :math:`a^2 = \kappa`,
+  :math:`e^{\kappa\,w^\top x} = \mathbb E_g[e^{a g^\top x - a^2\|x\|^2/2}\,
+  e^{a g^\top w - a^2\|w\|^2/2}]`; exp takes a = 1 (p = m, positive features); cos and sin
+  take :math:`a = e^{i\pi/4}` (:math:`\kappa = i`) and the real or imaginary part, written
+  with real features :math:`\phi = [\mathrm{Re}\,\Phi, \mathrm{Im}\,\Phi]` (p = 2m) and a
+  real M. The estimate is unbiased; its variance is O(1/m) times a factor growing like
+  :math:`e^{c(\|x\|^2 + \|w\|^2)}`, hence ``normalize``.
+- ``gerf`` (exp only): the generalized exponential features of FAVOR++ (Likhosherstov et al.
+  2022), each side :math:`(1+4\mu)^{d/4} e^{\sqrt{1+4\mu}\,g^\top x - \mu\|g\|^2 -
+  \|x\|^2/2}`, unbiased for :math:`\mu > -1/8`; :math:`\mu` minimizes the second moment at
+  :math:`\|x + w\|^2 = s^2`: :math:`d t^2 - (d + 2s^2)t - 2s^2 = 0`, :math:`t = 1 + 8\mu`
+  [derived here].
+- ``relu``: :math:`\phi(x) = \mathrm{ReLU}(Gx)/\sqrt m`, and the same map on the weight rows:
+  it estimates the first-order arc-cosine kernel :math:`\mathbb E_g[\mathrm{ReLU}(g^\top x)
+  \mathrm{ReLU}(g^\top w)] = \|x\|\|w\|J_1(\cos\theta)/(2\pi)` (Cho and Saul 2009), **not**
+  :math:`\mathrm{ReLU}(w^\top x)`: a ReLU-SNNK layer is a different function of the same
+  weights, trained as such.
+
+The paper's own implementation calls ``torch.manual_seed`` in ``forward`` and keeps its ReLU
+projection outside the state dict; here G comes from the lab's seeded streams
+(:func:`rfattn.core.generator`), moves with ``.to()`` and is saved with the parameters.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..core.checks import ConfigError, choice, positive_int
+from ..linalg.kernels import relu_arccos_kernel
+
+SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf")
+NORMALIZATIONS = ("none", "unit")
+ROTATION = cmath.exp(1j * math.pi / 4)  # a with a^2 = i: e^{i w^T x}
+
+
+def gerf_mu(d: int, sq_norm: float) -> float:
+    r"""The GERF parameter :math:`\mu` minimizing the features' second moment at
+    :math:`\|x + w\|^2` = ``sq_norm``: :math:`t = 1 + 8\mu` solves
+    :math:`d t^2 - (d + 2s^2) t - 2s^2 = 0` (0 at s = 0).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    sq_norm : float
+        :math:`s^2 = \|x + w\|^2`, typical for the layer's inputs and weight rows.
+
+    Returns
+    -------
+    float
+    """
+    b = d + 2.0 * sq_norm
+    t = (b + math.sqrt(b * b + 8.0 * d * sq_norm)) / (2.0 * d)
+    return (t - 1.0) / 8.0
+
+
+def input_features(kind: str, x: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
+    r"""The input tower :math:`\phi(x)`, real, (n, p): p = 2m for cos and sin, else m.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`SNNK_FEATURES`.
+    x : Tensor
+        Inputs (n, d).
+    G : Tensor
+        Shared Gaussian matrix (m, d).
+    mu : float
+        GERF parameter (``gerf`` only).
+
+    Returns
+    -------
+    Tensor
+    """
+    m = G.shape[0]
+    if kind == "relu":
+        return torch.relu(x @ G.T) / math.sqrt(m)
+    if kind in ("exp", "gerf"):
+        return _exponential(x, G, mu if kind == "gerf" else 0.0) / math.sqrt(m)
+    z = (x @ G.T).to(torch.complex128) * ROTATION - (1j / 2) * (x * x).sum(-1, keepdim=True)
+    phi = torch.exp(z) / math.sqrt(m)
+    return torch.cat([phi.real, phi.imag], -1).to(x.dtype)
+
+
+def weight_features(kind: str, W: Tensor, b: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
+    r"""The parameter tower :math:`\Psi(W, b)` as the real matrix M (l, p) with
+    :math:`f(w_k^\top x + b_k) \approx (M \phi(x))_k` (for relu: the arc-cosine kernel, and b
+    is not used).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`SNNK_FEATURES`.
+    W : Tensor
+        Weight rows (l, d).
+    b : Tensor
+        Biases (l,).
+    G : Tensor
+        Shared Gaussian matrix (m, d).
+    mu : float
+        GERF parameter (``gerf`` only).
+
+    Returns
+    -------
+    Tensor
+    """
+    m = G.shape[0]
+    if kind == "relu":
+        return torch.relu(W @ G.T) / math.sqrt(m)
+    if kind in ("exp", "gerf"):
+        return _exponential(W, G, mu if kind == "gerf" else 0.0) * torch.exp(b)[:, None] \
+            / math.sqrt(m)
+    z = (W @ G.T).to(torch.complex128) * ROTATION - (1j / 2) * (W * W).sum(-1, keepdim=True)
+    psi = torch.exp(z + 1j * b.to(torch.complex128)[:, None]) / math.sqrt(m)
+    if kind == "cos":  # Re(psi phi) = Re psi Re phi - Im psi Im phi
+        return torch.cat([psi.real, -psi.imag], -1).to(W.dtype)
+    return torch.cat([psi.imag, psi.real], -1).to(W.dtype)  # Im(psi phi)
+
+
+def _exponential(x: Tensor, G: Tensor, mu: float) -> Tensor:
+    r""":math:`(1+4\mu)^{d/4} e^{\sqrt{1+4\mu}\,g^\top x - \mu\|g\|^2 - \|x\|^2/2}`, (n, m)."""
+    d = x.shape[-1]
+    scale = math.sqrt(1.0 + 4.0 * mu)
+    log = (scale * (x @ G.T) - mu * (G * G).sum(-1) - (x * x).sum(-1, keepdim=True) / 2
+           + d / 4 * math.log1p(4.0 * mu))
+    return torch.exp(log)
+
+
+def exact_layer(kind: str, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """What an SNNK layer estimates, (n, l): f(W x + b), or the arc-cosine kernel for relu."""
+    choice("kind", kind, SNNK_FEATURES)
+    if kind == "relu":
+        sq = (x * x).sum(1)[:, None] * (W * W).sum(1)[None, :]
+        return relu_arccos_kernel(x @ W.T, sq)
+    s = x @ W.T + b[None, :]
+    return {"exp": torch.exp, "gerf": torch.exp, "cos": torch.cos, "sin": torch.sin}[kind](s)
+
+
+def normalize_rows(x: Tensor) -> Tensor:
+    """Rows scaled to unit Euclidean norm (zero rows stay zero)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+class SNNKLayer(nn.Module):
+    r"""An SNNK layer: :math:`y = M\,\phi(x)`, M (l x p) trainable, G a buffer.
+
+    Parameters
+    ----------
+    weight : Tensor
+        The dense layer's weights W (l, d), which initialise :math:`M = \Psi(W, b)`.
+    bias : Tensor or None
+        Its biases b (l,) (zeros when None; not used by relu).
+    m : int
+        Random features (rows of G).
+    kind : str
+        One of :data:`SNNK_FEATURES`.
+    generator : torch.Generator
+        The stream G is drawn from (:func:`rfattn.core.generator`).
+    normalize : str
+        ``unit``: inputs and weight rows scaled to unit norm (the layer then estimates
+        :math:`f(\hat w^\top\hat x + b)`), bounding the variance; ``none``: as given.
+    gerf_sq_norm : float, optional
+        Typical :math:`\|x + w\|^2` for ``gerf`` (default: 2 with ``unit``, else required).
+
+    Attributes
+    ----------
+    G : Tensor
+        Buffer (m, d), in the state dict.
+    M : nn.Parameter
+        (l, p).
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor | None, m: int, kind: str,
+                 generator: torch.Generator, normalize: str = "unit",
+                 gerf_sq_norm: float | None = None):
+        super().__init__()
+        choice("kind", kind, SNNK_FEATURES)
+        choice("normalize", normalize, NORMALIZATIONS)
+        m = positive_int("m", m)
+        if weight.ndim != 2:
+            raise ConfigError(f"weight must be (out_features, in_features) (got "
+                              f"{tuple(weight.shape)})")
+        l, d = weight.shape
+        bias = torch.zeros(l, dtype=weight.dtype) if bias is None else bias
+        if bias.shape != (l,):
+            raise ConfigError(f"bias must have shape ({l},) (got {tuple(bias.shape)})")
+        self.kind, self.normalize = kind, normalize
+        if kind == "gerf" and gerf_sq_norm is None:
+            if normalize != "unit":
+                raise ConfigError("gerf_sq_norm is required with normalize=none (the typical "
+                                  "||x + w||^2 that sets mu)")
+            gerf_sq_norm = 2.0
+        self.mu = gerf_mu(d, gerf_sq_norm) if kind == "gerf" else 0.0
+        G = torch.randn(m, d, generator=generator, dtype=torch.float64).to(weight.dtype)
+        self.register_buffer("G", G)
+        if normalize == "unit":
+            weight = normalize_rows(weight)
+        self.M = nn.Parameter(weight_features(kind, weight.detach(), bias.detach(), G, self.mu))
+
+    @property
+    def in_features(self) -> int:
+        return self.G.shape[1]
+
+    def features(self, x: Tensor) -> Tensor:
+        """The input tower :math:`\\phi(x)` (n, p): parameter-free."""
+        if x.shape[-1] != self.in_features:
+            raise ConfigError(f"x must have {self.in_features} features (got {x.shape[-1]})")
+        if self.normalize == "unit":
+            x = normalize_rows(x)
+        return input_features(self.kind, x, self.G, self.mu)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x) @ self.M.T

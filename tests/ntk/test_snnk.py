@@ -1,0 +1,94 @@
+"""SNNK layers: unbiased estimates of the dense layer with error ~ 1/m, the GERF variant's
+lower error, the shared Gaussian as a buffer, bad settings named."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rfattn.core import ConfigError, generator
+from rfattn.ntk.snnk import SNNK_FEATURES, SNNKLayer, exact_layer, gerf_mu, normalize_rows
+
+
+def dense(gen, l=5, d=6):
+    W = torch.randn(l, d, generator=gen("W"), dtype=torch.float64)
+    b = 0.3 * torch.randn(l, generator=gen("b"), dtype=torch.float64)
+    x = torch.randn(40, d, generator=gen("x"), dtype=torch.float64)
+    return x, W, b
+
+
+def draws(kind, x, W, b, m, count, seed_name, **settings):
+    with torch.no_grad():
+        return torch.stack([SNNKLayer(W, b, m, kind, generator(0, seed_name, kind, m, r),
+                                      **settings)(x) for r in range(count)])
+
+
+@pytest.mark.parametrize("kind", SNNK_FEATURES)
+def test_layer_is_unbiased_and_its_error_falls_like_one_over_m(gen, kind):
+    x, W, b = dense(gen)
+    exact = exact_layer(kind, normalize_rows(x), normalize_rows(W), b)
+    big = draws(kind, x, W, b, 256, 200, "unbiased")
+    z = (big.mean(0) - exact) / (big.std(0) / math.sqrt(len(big)))
+    assert z.abs().max() < 5.0, float(z.abs().max())
+    # the rate, without normalization at norms 1/2 (at unit norms the exponential features'
+    # log-normal tails bias a 200-draw mean squared error low at small m)
+    x, W = 0.5 * normalize_rows(x), 0.5 * normalize_rows(W)
+    exact = exact_layer(kind, x, W, b)
+    ms = [16, 64, 256]
+    mse = [float(((draws(kind, x, W, b, m, 200, "rate", normalize="none", gerf_sq_norm=0.5)
+                   - exact) ** 2).mean()) for m in ms]
+    slope = np.polyfit(np.log(ms), np.log(mse), 1)[0]
+    assert -1.15 < slope < -0.85, (kind, slope, mse)
+
+
+def test_gerf_has_a_lower_error_than_positive_features_at_equal_m(gen):
+    x, W, b = dense(gen)
+    exact = exact_layer("exp", normalize_rows(x), normalize_rows(W), b)
+    mse = {kind: float(((draws(kind, x, W, b, 64, 60, "gerf") - exact) ** 2).mean())
+           for kind in ("exp", "gerf")}
+    assert mse["gerf"] < 0.8 * mse["exp"], mse
+
+
+def test_gerf_mu_minimizes_the_second_moment():
+    # d log(1+4mu) - d/2 log(1+8mu) + 2 s^2 (1+4mu)/(1+8mu), on a grid of mu
+    d, s2 = 6, 2.0
+    mus = np.linspace(-0.1, 2.0, 20001)
+    log_moment = (d * np.log1p(4 * mus) - d / 2 * np.log1p(8 * mus)
+                  + 2 * s2 * (1 + 4 * mus) / (1 + 8 * mus))
+    assert gerf_mu(d, s2) == pytest.approx(mus[np.argmin(log_moment)], abs=2e-4)
+    assert gerf_mu(d, 0.0) == 0.0
+
+
+def test_shared_gaussian_is_a_buffer_saved_and_moved(gen):
+    x, W, b = dense(gen)
+    layer = SNNKLayer(W, b, 32, "cos", generator(0, "buffer"))
+    assert set(layer.state_dict()) == {"G", "M"}
+    assert [name for name, _ in layer.named_parameters()] == ["M"]
+    other = SNNKLayer(W, b, 32, "cos", generator(1, "buffer"))
+    assert not torch.equal(other(x), layer(x))
+    other.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(other(x), layer(x), rtol=0, atol=0)
+    single = layer.to(torch.float32)
+    assert single.G.dtype == torch.float32 and single.M.dtype == torch.float32
+
+
+def test_relu_snnk_is_the_arc_cosine_kernel_not_relu(gen):
+    x, W, b = dense(gen)
+    xn, Wn = normalize_rows(x), normalize_rows(W)
+    kernel = exact_layer("relu", xn, Wn, b)
+    torch.testing.assert_close(kernel, (torch.sqrt(1 - (xn @ Wn.T).clamp(-1, 1) ** 2)
+                                        + (math.pi - torch.arccos((xn @ Wn.T).clamp(-1, 1)))
+                                        * (xn @ Wn.T)) / (2 * math.pi), rtol=1e-12, atol=1e-12)
+    assert (kernel - torch.relu(xn @ Wn.T)).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"m": 0}, "m must be"), ({"kind": "tanh"}, "kind must be one of"),
+    ({"normalize": "l1"}, "normalize must be one of"),
+    ({"kind": "gerf", "normalize": "none"}, "gerf_sq_norm is required")])
+def test_bad_snnk_settings_are_named(gen, kwargs, message):
+    x, W, b = dense(gen)
+    settings = {"m": 8, "kind": "exp", "normalize": "unit", **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        SNNKLayer(W, b, generator=generator(0, "bad"), **settings)
