@@ -224,3 +224,148 @@ class SNNKLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x) @ self.M.T
+
+
+class BundledSNNK(nn.Module):
+    r"""The fully bundled SNNK network :math:`y = M\,\bar\phi(x) + c`.
+
+    Bundling (Sehanobish et al. 2024, Fig. 1c; our reading of it): in a network of SNNK layers
+    the pre-activation of layer l is :math:`V_l\,\phi_{l-1}(\cdot)` with
+    :math:`V_l = W_l M_{l-1}`, so layer l is an SNNK of the features
+    :math:`\phi_{l-1}(\cdot)` themselves: :math:`f(V_l u + b_l) \approx
+    \Psi_l(V_l, b_l)\,\phi_l(u)`. The input tower :math:`\bar\phi = \phi_L \circ \dots \circ
+    \phi_1` has no parameters and the parameter tower collapses to one matrix,
+    :math:`M = W_{\mathrm{out}}\Psi_L(W_L \Psi_{L-1}(\dots), b_L)`
+    (:meth:`from_mlp`). For the squared loss M and c have a closed form: ridge regression on
+    :math:`\bar\phi(x)` (:meth:`fit`), no backpropagation.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output widths.
+    ms : sequence of int
+        Random features of each layer (rows of its G).
+    kinds : sequence of str
+        Features of each layer (:data:`SNNK_FEATURES`).
+    generator : torch.Generator
+        The stream the G's are drawn from, in layer order (as :class:`SNNKLayer` draws its G).
+    normalize : str
+        As :class:`SNNKLayer`, for every layer.
+    dtype : torch.dtype
+        Of the buffers and parameters.
+
+    Attributes
+    ----------
+    M : nn.Parameter
+        (out_features, p_L), zeros until fitted or bundled.
+    c : nn.Parameter
+        (out_features,).
+    """
+
+    def __init__(self, in_features: int, out_features: int, ms, kinds, generator: torch.Generator,
+                 normalize: str = "unit", dtype: torch.dtype = torch.float64):
+        super().__init__()
+        ms, kinds = list(ms), list(kinds)
+        if not ms or len(ms) != len(kinds):
+            raise ConfigError(f"ms and kinds must be non-empty and of equal length (got "
+                              f"{len(ms)} and {len(kinds)})")
+        for i, (m, kind) in enumerate(zip(ms, kinds)):
+            positive_int(f"ms[{i}]", m)
+            choice(f"kinds[{i}]", kind, SNNK_FEATURES)
+            if kind == "gerf" and normalize != "unit":
+                raise ConfigError("gerf in a bundled network needs normalize=unit (it sets mu "
+                                  "for ||x + w||^2 = 2)")
+        choice("normalize", normalize, NORMALIZATIONS)
+        self.kinds, self.normalize = kinds, normalize
+        width = positive_int("in_features", in_features)
+        self.mus = []
+        for i, (m, kind) in enumerate(zip(ms, kinds)):
+            G = torch.randn(m, width, generator=generator, dtype=torch.float64).to(dtype)
+            self.register_buffer(f"G{i}", G)
+            self.mus.append(gerf_mu(width, 2.0) if kind == "gerf" else 0.0)
+            width = 2 * m if kind in ("cos", "sin") else m
+        out_features = positive_int("out_features", out_features)
+        self.M = nn.Parameter(torch.zeros(out_features, width, dtype=dtype))
+        self.c = nn.Parameter(torch.zeros(out_features, dtype=dtype))
+
+    def _gaussians(self) -> list[Tensor]:
+        return [getattr(self, f"G{i}") for i in range(len(self.kinds))]
+
+    def features(self, x: Tensor) -> Tensor:
+        r"""The parameter-free input tower :math:`\bar\phi(x)`, (n, p_L)."""
+        for kind, G, mu in zip(self.kinds, self._gaussians(), self.mus):
+            if x.shape[-1] != G.shape[1]:
+                raise ConfigError(f"x must have {G.shape[1]} features (got {x.shape[-1]})")
+            x = input_features(kind, normalize_rows(x) if self.normalize == "unit" else x, G, mu)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x) @ self.M.T + self.c
+
+    @classmethod
+    def from_mlp(cls, weights, biases, readout_weight: Tensor, readout_bias: Tensor, ms, kinds,
+                 generator: torch.Generator, normalize: str = "unit") -> BundledSNNK:
+        r"""Bundle the MLP :math:`W_{\mathrm{out}} f_L(W_L \cdots f_1(W_1 x + b_1) \cdots +
+        b_L) + b_{\mathrm{out}}` (each f_l the SNNK of ``kinds[l]``).
+
+        Parameters
+        ----------
+        weights, biases : sequence of Tensor
+            The hidden layers' W_l (l_l, l_{l-1}) and b_l (l_l,).
+        readout_weight, readout_bias : Tensor
+            :math:`W_{\mathrm{out}}` (k, l_L) and :math:`b_{\mathrm{out}}` (k,).
+        ms, kinds, generator, normalize
+            As the constructor.
+
+        Returns
+        -------
+        BundledSNNK
+        """
+        weights, biases = list(weights), list(biases)
+        if len(weights) != len(biases) or len(weights) != len(list(kinds)):
+            raise ConfigError("weights, biases and kinds must have one entry per hidden layer")
+        net = cls(weights[0].shape[1], readout_weight.shape[0], ms, kinds, generator, normalize,
+                  readout_weight.dtype)
+        tower = None
+        for W, b, kind, G, mu in zip(weights, biases, net.kinds, net._gaussians(), net.mus):
+            V = W if tower is None else W @ tower
+            tower = weight_features(kind, normalize_rows(V) if normalize == "unit" else V,
+                                    b, G, mu)
+        with torch.no_grad():
+            net.M.copy_(readout_weight @ tower)
+            net.c.copy_(readout_bias)
+        return net
+
+    def fit(self, x: Tensor, Y: Tensor, lam: float) -> BundledSNNK:
+        r"""The closed form for the squared loss: M and c minimizing
+        :math:`\frac1n\|Y - \bar\phi(X) M^\top - c\|^2 + \lambda\|M\|_F^2` (ridge on centred
+        features, :class:`rfattn.linalg.RidgeRegressor` per output).
+
+        Parameters
+        ----------
+        x : Tensor
+            Inputs (n, d).
+        Y : Tensor
+            Targets (n,) or (n, k).
+        lam : float
+            Ridge :math:`\lambda \ge 0`.
+
+        Returns
+        -------
+        BundledSNNK
+            Itself, fitted.
+        """
+        from ..linalg import RidgeRegressor
+
+        with torch.no_grad():
+            phi = self.features(x)
+            Y = Y.reshape(len(x), -1).to(phi)
+            if Y.shape[1] != self.M.shape[0]:
+                raise ConfigError(f"Y must have {self.M.shape[0]} columns (got {Y.shape[1]})")
+            mean_phi, mean_y = phi.mean(0), Y.mean(0)
+            centred = phi - mean_phi
+            M = torch.stack([RidgeRegressor(lam).fit(centred, Y[:, k] - mean_y[k]).coef_
+                             for k in range(Y.shape[1])])
+            self.M.copy_(M)
+            self.c.copy_(mean_y - M @ mean_phi)
+        return self

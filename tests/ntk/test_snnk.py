@@ -1,5 +1,6 @@
 """SNNK layers: unbiased estimates of the dense layer with error ~ 1/m, the GERF variant's
-lower error, the shared Gaussian as a buffer, bad settings named."""
+lower error, the shared Gaussian as a buffer, bad settings named; the bundled network against
+its layers, against the exact network as m grows, and its closed form against L-BFGS."""
 
 import math
 
@@ -8,7 +9,8 @@ import pytest
 import torch
 
 from rfattn.core import ConfigError, generator
-from rfattn.ntk.snnk import SNNK_FEATURES, SNNKLayer, exact_layer, gerf_mu, normalize_rows
+from rfattn.ntk.snnk import (SNNK_FEATURES, BundledSNNK, SNNKLayer, exact_layer, gerf_mu,
+                             normalize_rows)
 
 
 def dense(gen, l=5, d=6):
@@ -92,3 +94,59 @@ def test_bad_snnk_settings_are_named(gen, kwargs, message):
     settings = {"m": 8, "kind": "exp", "normalize": "unit", **kwargs}
     with pytest.raises(ConfigError, match=message):
         SNNKLayer(W, b, generator=generator(0, "bad"), **settings)
+
+
+@pytest.mark.parametrize("kind", ["cos", "relu", "gerf"])
+def test_one_layer_bundle_is_the_readout_of_the_snnk_layer(gen, kind):
+    x, W, b = dense(gen)
+    readout, bias = torch.randn(3, 5, generator=gen("out"), dtype=torch.float64), torch.ones(3)
+    layer = SNNKLayer(W, b, 32, kind, generator(0, "bundle"))
+    net = BundledSNNK.from_mlp([W], [b], readout, bias.double(), [32], [kind],
+                               generator(0, "bundle"))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), layer(x) @ readout.T + 1, rtol=1e-12, atol=1e-12)
+
+
+def test_two_layer_bundle_approaches_the_network_as_m_grows(gen):
+    # y = W3 cos(W2 cos(W1 x + b1) + b2): the bundled estimate converges as the features grow
+    d, h1, h2 = 4, 6, 5
+    x = 0.5 * normalize_rows(torch.randn(30, d, generator=gen("x2"), dtype=torch.float64))
+    W1 = 0.3 * torch.randn(h1, d, generator=gen("W1"), dtype=torch.float64)
+    W2 = 0.3 * torch.randn(h2, h1, generator=gen("W2"), dtype=torch.float64)
+    W3 = torch.randn(2, h2, generator=gen("W3"), dtype=torch.float64)
+    b1, b2, b3 = (0.1 * torch.ones(k, dtype=torch.float64) for k in (h1, h2, 2))
+    exact = torch.cos(torch.cos(x @ W1.T + b1) @ W2.T + b2) @ W3.T + b3
+    errors = {}
+    for m in (16, 128, 1024):
+        with torch.no_grad():
+            out = torch.stack([BundledSNNK.from_mlp([W1, W2], [b1, b2], W3, b3, [m, m],
+                                                    ["cos", "cos"], generator(0, "two", m, r),
+                                                    normalize="none")(x) for r in range(20)])
+        errors[m] = float(((out - exact) ** 2).mean())
+    assert errors[1024] < errors[128] / 4 < errors[16] / 16, errors  # 1/m: factors of 8
+
+
+def test_closed_form_fit_matches_lbfgs_on_the_same_objective(gen):
+    x = torch.randn(80, 5, generator=gen("fx"), dtype=torch.float64)
+    Y = torch.stack([torch.sin(x[:, 0]), x[:, 1] * x[:, 2]], 1)
+    lam = 1e-2
+    net = BundledSNNK(5, 2, [24], ["cos"], generator(0, "fit")).fit(x, Y, lam)
+    phi = net.features(x).detach()
+    M = torch.zeros_like(net.M, requires_grad=True)
+    c = torch.zeros_like(net.c, requires_grad=True)
+    opt = torch.optim.LBFGS([M, c], lr=1, max_iter=500, tolerance_grad=1e-12,
+                            tolerance_change=1e-15, history_size=50, line_search_fn="strong_wolfe")
+
+    def objective():
+        return ((Y - phi @ M.T - c) ** 2).sum() / len(x) + lam * (M ** 2).sum()
+
+    def closure():
+        opt.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    for _ in range(5):
+        opt.step(closure)
+    torch.testing.assert_close(net.M.detach(), M.detach(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(net.c.detach(), c.detach(), rtol=1e-5, atol=1e-7)
