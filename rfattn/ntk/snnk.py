@@ -42,6 +42,7 @@ from ..core.checks import ConfigError, choice, positive_int
 from ..linalg.kernels import relu_arccos_kernel
 
 SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf")
+MAX_RELATIVE_VARIANCE = 1.0  # refuse inputs whose features' variance bound exceeds m times this
 NORMALIZATIONS = ("none", "unit")
 ROTATION = cmath.exp(1j * math.pi / 4)  # a with a^2 = i: e^{i w^T x}
 
@@ -208,6 +209,7 @@ class SNNKLayer(nn.Module):
         self.register_buffer("G", G)
         if normalize == "unit":
             weight = normalize_rows(weight)
+        self.max_weight_norm = float(weight.norm(dim=1).max())
         self.M = nn.Parameter(weight_features(kind, weight.detach(), bias.detach(), G, self.mu))
 
     @property
@@ -220,7 +222,23 @@ class SNNKLayer(nn.Module):
             raise ConfigError(f"x must have {self.in_features} features (got {x.shape[-1]})")
         if self.normalize == "unit":
             x = normalize_rows(x)
+        elif self.kind != "relu":
+            self._check_variance(float(x.norm(dim=-1).max()) if len(x) else 0.0)
         return input_features(self.kind, x, self.G, self.mu)
+
+    def _check_variance(self, max_input_norm: float) -> None:
+        r"""Refuse inputs whose features have a relative variance above
+        ``MAX_RELATIVE_VARIANCE`` per feature average: one exponential feature's second moment
+        over the squared kernel is :math:`e^{\|x + w\|^2} \le e^{(\|x\| + \|w\|)^2}`
+        (exp, cos, sin)."""
+        exponent = (max_input_norm + self.max_weight_norm) ** 2
+        m = self.G.shape[0]
+        if exponent > math.log(MAX_RELATIVE_VARIANCE * m):
+            raise ConfigError(
+                f"x: inputs of norm up to {max_input_norm:.3g} with weight rows up to "
+                f"{self.max_weight_norm:.3g} give {self.kind} features a relative variance up to "
+                f"e^{exponent:.3g}/m = {math.exp(min(exponent, 700.0)) / m:.3g} (allowed <= "
+                f"{MAX_RELATIVE_VARIANCE}); use normalize=unit, smaller inputs or more features")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x) @ self.M.T

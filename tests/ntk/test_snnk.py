@@ -150,3 +150,14 @@ def test_closed_form_fit_matches_lbfgs_on_the_same_objective(gen):
         opt.step(closure)
     torch.testing.assert_close(net.M.detach(), M.detach(), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(net.c.detach(), c.detach(), rtol=1e-5, atol=1e-7)
+
+
+def test_inputs_that_would_explode_the_variance_are_refused_with_the_estimate(gen):
+    x, W, b = dense(gen)
+    W = normalize_rows(W)
+    layer = SNNKLayer(W, b, 64, "cos", generator(0, "norms"), normalize="none")
+    layer(0.5 * normalize_rows(x))  # (0.5 + 1)^2 = 2.25 < log 64
+    with pytest.raises(ConfigError, match=r"x: inputs of norm up to 3 .* relative variance up "
+                                          r"to e\^16/m"):
+        layer(3 * normalize_rows(x))
+    SNNKLayer(W, b, 64, "relu", generator(0, "norms"), normalize="none")(3 * x)  # bounded
