@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.checks import ConfigError, choice, positive_int
+from ..linalg import check_lambdas
 from ..linalg.kernels import relu_arccos_kernel
 
 SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf")
@@ -356,8 +357,9 @@ class BundledSNNK(nn.Module):
 
     def fit(self, x: Tensor, Y: Tensor, lam: float) -> BundledSNNK:
         r"""The closed form for the squared loss: M and c minimizing
-        :math:`\frac1n\|Y - \bar\phi(X) M^\top - c\|^2 + \lambda\|M\|_F^2` (ridge on centred
-        features, :class:`rfattn.linalg.RidgeRegressor` per output).
+        :math:`\frac1n\|Y - \bar\phi(X) M^\top - c\|^2 + \lambda\|M\|_F^2`: ridge on the
+        centred features F, every output at once, :math:`M^\top = (F^\top F/n + \lambda I)^{-1}
+        F^\top Y/n` (or its dual form when n < p; least squares at :math:`\lambda = 0`).
 
         Parameters
         ----------
@@ -373,17 +375,24 @@ class BundledSNNK(nn.Module):
         BundledSNNK
             Itself, fitted.
         """
-        from ..linalg import RidgeRegressor
-
+        lam = float(check_lambdas([lam])[0])
         with torch.no_grad():
             phi = self.features(x)
             Y = Y.reshape(len(x), -1).to(phi)
             if Y.shape[1] != self.M.shape[0]:
                 raise ConfigError(f"Y must have {self.M.shape[0]} columns (got {Y.shape[1]})")
             mean_phi, mean_y = phi.mean(0), Y.mean(0)
-            centred = phi - mean_phi
-            M = torch.stack([RidgeRegressor(lam).fit(centred, Y[:, k] - mean_y[k]).coef_
-                             for k in range(Y.shape[1])])
+            F, T = phi - mean_phi, Y - mean_y
+            n, p = F.shape
+            if lam == 0:
+                M = torch.linalg.lstsq(F, T).solution.T
+            elif n >= p:
+                M = torch.linalg.solve(F.T @ F / n + lam * torch.eye(p, dtype=F.dtype,
+                                                                     device=F.device),
+                                       F.T @ T / n).T
+            else:
+                M = (F.T @ torch.linalg.solve(F @ F.T + n * lam * torch.eye(
+                    n, dtype=F.dtype, device=F.device), T)).T
             self.M.copy_(M)
             self.c.copy_(mean_y - M @ mean_phi)
         return self

@@ -150,6 +150,13 @@ def test_closed_form_fit_matches_lbfgs_on_the_same_objective(gen):
         opt.step(closure)
     torch.testing.assert_close(net.M.detach(), M.detach(), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(net.c.detach(), c.detach(), rtol=1e-5, atol=1e-7)
+    wide = BundledSNNK(5, 2, [60], ["cos"], generator(0, "fit"))  # p = 120 > n: dual form
+    primal_weights = wide.features(x).detach()
+    dual = wide.fit(x, Y, lam).M.detach()
+    centred = primal_weights - primal_weights.mean(0)
+    reference = torch.linalg.solve(centred.T @ centred / 80 + lam * torch.eye(120),
+                                   centred.T @ (Y - Y.mean(0)) / 80).T
+    torch.testing.assert_close(dual, reference, rtol=1e-8, atol=1e-10)
 
 
 def test_inputs_that_would_explode_the_variance_are_refused_with_the_estimate(gen):
