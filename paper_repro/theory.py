@@ -425,13 +425,16 @@ def sphere_networks(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
 
 
 def _validity_ratios(rows: pd.DataFrame, sweep: str, dim: str):
-    """(predicted/measured, GCV/measured) seed-mean test error by (dim, ridge, n)."""
+    """(predicted/measured, GCV/measured, relative standard error of the measurement) of the
+    seed-mean test error by (dim, ridge, n)."""
     part = rows[rows.sweep == sweep].rename(columns={dim: "dim"})
     sims = part[part.analysis == "simulation"]
-    sim = sims[sims.metric == "test_error"].groupby(["dim", "ridge", "n"]).value.mean()
+    by_cell = sims[sims.metric == "test_error"].groupby(["dim", "ridge", "n"]).value
+    sim = by_cell.mean()
+    stderr = by_cell.std() / np.sqrt(by_cell.count()) / sim
     gcv = sims[sims.metric == "gcv"].groupby(["dim", "ridge", "n"]).value.mean() / sim
     theory = part[part.analysis == "theory"].set_index(["dim", "ridge", "n"]).value
-    return theory.reindex(sim.index) / sim, gcv
+    return theory.reindex(sim.index) / sim, gcv, stderr
 
 
 def _cells(series: pd.Series, dim: str) -> str:
@@ -445,6 +448,8 @@ def validity(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     in R^d."""
     maps = {"ntk": (*_validity_ratios(rows, "theory_validity", "D"), "D"),
             "rfa": (*_validity_ratios(rows, "theory_validity_rfa", "d"), "d")}
+    stderrs = {key: value[2] for key, value in maps.items()}
+    maps = {key: (ratio, gcv, dim) for key, (ratio, gcv, _, dim) in maps.items()}
     set_style()
     dims = sorted(maps["ntk"][0].index.unique(0))
     fig, axes = plt.subplots(2, len(dims), figsize=(3.3 * len(dims), 6.6), sharey=True,
@@ -471,13 +476,27 @@ def validity(rows: pd.DataFrame, figures_dir: Path) -> list[Claim]:
     save_figure(fig, figures_dir / name)
     claims = []
     for key, (ratio, _, dim) in maps.items():
-        claims += _validity_claims(key, ratio, dim, name)
+        claims += _validity_claims(key, ratio, stderrs[key], dim, name)
     return claims + _gcv_validity_claims(maps, name)
 
 
-def _validity_claims(key: str, ratio: pd.Series, dim: str, name: str) -> list[Claim]:
+def _beyond_noise(gap: pd.Series, stderr: pd.Series) -> pd.Series:
+    """The gaps larger than two standard errors of their measured seed mean (0 elsewhere): a
+    smaller gap cannot be told from the seeds' noise."""
+    return gap.where(gap > 2 * stderr.reindex(gap.index), 0.0)
+
+
+def _with_noise(gap: pd.Series, stderr: pd.Series, dim: str) -> str:
+    return ", ".join(f"({dim}={int(D)}, ridge {r:g}, n={int(n)}): gap {v:.3f} +- "
+                     f"{stderr.loc[(D, r, n)]:.3f}" for (D, r, n), v in gap.items())
+
+
+def _validity_claims(key: str, ratio: pd.Series, stderr: pd.Series, dim: str,
+                     name: str) -> list[Claim]:
     """Ridgeless: the gap shrinks with the dimension (and, for the NTK, is within 5% at the
-    largest); with a ridge >= 1e-3: within 5% at n >= 128 at every dimension."""
+    largest); with a ridge >= 1e-3: within 5% at n >= 128 at every dimension. A within-5%
+    claim counts the gaps beyond two standard errors of the seed mean (the measurement's
+    resolution: at n = 128 on S^2 one standard error is 7% of the error with 20 seeds)."""
     dims, ridges = sorted(ratio.index.unique(0)), sorted(ratio.index.unique(1))
     large = ratio[ratio.index.get_level_values(2) >= VALID_N]
     gap = (large - 1).abs()
@@ -502,20 +521,25 @@ def _validity_claims(key: str, ratio: pd.Series, dim: str, name: str) -> list[Cl
               "Gaussian-design prediction steadily as the dimension grows on this grid."),
         Claim(f"{prefix}-ridge-within-5pct-every-dimension", STUDY, TOMASINI,
               f"regression with {what} and a ridge >= 1e-3: the prediction lies within 5% of "
-              f"the measured error at every n >= {VALID_N} and {dim} (largest gap)",
-              float(ridged.max()), VALID, "<=", name,
-              "largest gaps: " + _cells(ridged.sort_values(ascending=False).head(4), dim),
-              origin="lab", lesson="A ridge of 1e-3 is not above the crossover at every "
-              "(dimension, n): in the lowest dimension the ridge that rescues the theory at "
-              "n = 128 is larger, as a crossover that grows as the dimension falls predicts.")]
+              f"the measured error, or within two standard errors of its seed mean, at every "
+              f"n >= {VALID_N} and {dim} (largest gap beyond two standard errors)",
+              float(_beyond_noise(ridged, stderr).max()), VALID, "<=", name,
+              "largest gaps, +- the measurement's relative standard error: "
+              + _with_noise(ridged.sort_values(ascending=False).head(4), stderr, dim),
+              origin="lab", lesson="A ridge of 1e-3 does not bring the prediction within 5% "
+              "of the measurement at every (dimension, n), beyond the seeds' noise.")]
     if key == "ntk":
         top = gap.xs(0.0, level="ridge").loc[dims[-1]]
+        top_noise = stderr.xs(0.0, level="ridge").loc[dims[-1]].reindex(top.index)
         claims.insert(1, Claim(
             f"theory-ridgeless-within-5pct-at-dimension-{int(dims[-1])}", STUDY, TOMASINI,
             f"ridgeless NTK regression on S^{int(dims[-1]) - 1}: the prediction lies within 5% "
-            f"of the measured error at every n >= {VALID_N} (largest gap)", float(top.max()),
-            VALID, "<=", name, "predicted/measured by n: " + ", ".join(
-                f"{int(n)}: {v:.3f}" for n, v in ratio.loc[dims[-1], 0.0].items()),
+            f"of the measured error, or within two standard errors of its seed mean, at every "
+            f"n >= {VALID_N} (largest gap beyond two standard errors)",
+            float(top.where(top > 2 * top_noise, 0.0).max()), VALID, "<=", name,
+            "predicted/measured by n: " + ", ".join(
+                f"{int(n)}: {v:.3f}" for n, v in ratio.loc[dims[-1], 0.0].items())
+            + f"; largest gap {top.max():.4f}",
             origin="lab", lesson="Even at this dimension interpolation is outside the "
             "Gaussian-design equations at these n."))
     return claims
