@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.checks import positive_int
+
 SNAP_ULPS = 8  # cosines this many epsilons from +-1 are +-1 (see arccos_angular_)
 
 
@@ -114,6 +116,7 @@ def rectified_gaussian_moment(a: Tensor, b: Tensor, rho: Tensor, nodes: int = 6)
     Tensor
         R, of the broadcast shape.
     """
+    nodes = positive_int("nodes", nodes)
     rho = rho.clamp(-1.0, 1.0)
     cdf = torch.special.ndtr
 
