@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ..core.checks import ConfigError, choice, positive_int
 from ..linalg import check_lambdas
-from ..linalg.kernels import relu_arccos_kernel
+from . import random_features
 
 SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf")
 MAX_RELATIVE_VARIANCE = 1.0  # refuse inputs whose features' variance bound exceeds m times this
@@ -87,14 +87,8 @@ def input_features(kind: str, x: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
     -------
     Tensor
     """
-    m = G.shape[0]
-    if kind == "relu":
-        return torch.relu(x @ G.T) / math.sqrt(m)
-    if kind in ("exp", "gerf"):
-        return _exponential(x, G, mu if kind == "gerf" else 0.0) / math.sqrt(m)
-    z = (x @ G.T).to(torch.complex128) * ROTATION - (1j / 2) * (x * x).sum(-1, keepdim=True)
-    phi = torch.exp(z) / math.sqrt(m)
-    return torch.cat([phi.real, phi.imag], -1).to(x.dtype)
+    phi = _tower(kind, x, G, mu)
+    return torch.cat([phi.real, phi.imag], -1).to(x.dtype) if phi.is_complex() else phi
 
 
 def weight_features(kind: str, W: Tensor, b: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
@@ -119,17 +113,29 @@ def weight_features(kind: str, W: Tensor, b: Tensor, G: Tensor, mu: float = 0.0)
     -------
     Tensor
     """
-    m = G.shape[0]
-    if kind == "relu":
-        return torch.relu(W @ G.T) / math.sqrt(m)
-    if kind in ("exp", "gerf"):
-        return _exponential(W, G, mu if kind == "gerf" else 0.0) * torch.exp(b)[:, None] \
-            / math.sqrt(m)
-    z = (W @ G.T).to(torch.complex128) * ROTATION - (1j / 2) * (W * W).sum(-1, keepdim=True)
-    psi = torch.exp(z + 1j * b.to(torch.complex128)[:, None]) / math.sqrt(m)
+    psi = _tower(kind, W, G, mu, b if kind != "relu" else None)
+    if not psi.is_complex():
+        return psi
     if kind == "cos":  # Re(psi phi) = Re psi Re phi - Im psi Im phi
         return torch.cat([psi.real, -psi.imag], -1).to(W.dtype)
     return torch.cat([psi.imag, psi.real], -1).to(W.dtype)  # Im(psi phi)
+
+
+def _tower(kind: str, rows: Tensor, G: Tensor, mu: float, bias: Tensor | None = None) -> Tensor:
+    r"""One tower's features over :math:`\sqrt m`: ReLU(rows G^T), the exponential ones, or
+    the complex URFs :math:`e^{a g^\top r - i\|r\|^2/2}`; ``bias`` multiplies row k by
+    :math:`e^{b_k}` (exp) or :math:`e^{i b_k}` (cos, sin)."""
+    m = G.shape[0]
+    if kind == "relu":
+        return torch.relu(rows @ G.T) / math.sqrt(m)
+    if kind in ("exp", "gerf"):
+        out = _exponential(rows, G, mu if kind == "gerf" else 0.0)
+        return (out if bias is None else out * torch.exp(bias)[:, None]) / math.sqrt(m)
+    z = (rows @ G.T).to(torch.complex128) * ROTATION \
+        - (1j / 2) * (rows * rows).sum(-1, keepdim=True)
+    if bias is not None:
+        z = z + 1j * bias.to(torch.complex128)[:, None]
+    return torch.exp(z) / math.sqrt(m)
 
 
 def _exponential(x: Tensor, G: Tensor, mu: float) -> Tensor:
@@ -142,13 +148,10 @@ def _exponential(x: Tensor, G: Tensor, mu: float) -> Tensor:
 
 
 def exact_layer(kind: str, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-    """What an SNNK layer estimates, (n, l): f(W x + b), or the arc-cosine kernel for relu."""
+    """What an SNNK layer estimates, (n, l): f(W x + b), or the arc-cosine kernel for relu
+    (:func:`rfattn.ntk.random_features.exact`; gerf estimates exp)."""
     choice("kind", kind, SNNK_FEATURES)
-    if kind == "relu":
-        sq = (x * x).sum(1)[:, None] * (W * W).sum(1)[None, :]
-        return relu_arccos_kernel(x @ W.T, sq)
-    s = x @ W.T + b[None, :]
-    return {"exp": torch.exp, "gerf": torch.exp, "cos": torch.cos, "sin": torch.sin}[kind](s)
+    return random_features.exact("exp" if kind == "gerf" else kind, x, W, b)
 
 
 def normalize_rows(x: Tensor) -> Tensor:
