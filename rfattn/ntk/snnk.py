@@ -148,8 +148,7 @@ def _exponential(x: Tensor, G: Tensor, mu: float) -> Tensor:
 
 
 def exact_layer(kind: str, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-    """What an SNNK layer estimates, (n, l): f(W x + b), or the arc-cosine kernel for relu
-    (:func:`rfattn.ntk.random_features.exact`; gerf estimates exp)."""
+    """What an SNNK layer estimates, (n, l): :func:`rfattn.ntk.random_features.exact`."""
     choice("kind", kind, SNNK_FEATURES)
     return random_features.exact("exp" if kind == "gerf" else kind, x, W, b)
 
