@@ -1,5 +1,6 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import lowrank, ntk, rfa, svm, theory
+from . import lowrank, ntk, rfa, snnk, svm, theory
 
-STUDIES = {"rfa": rfa, "theory": theory, "ntk": ntk, "svm": svm, "lowrank": lowrank}
+STUDIES = {"rfa": rfa, "theory": theory, "ntk": ntk, "svm": svm, "lowrank": lowrank,
+           "snnk": snnk}

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from rfattn.experiment import save_study_claims, write_report
 
 from . import STUDIES
-from .sweeps import check_overrides
+from .sweeps import check_overrides, run_commands, sweep_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launcher", default="joblib", choices=["local", "joblib", "slurm"])
     parser.add_argument("--out", default="outputs/repro", help="sweep folders (resumable)")
     parser.add_argument("--figures", default="figures")
+    parser.add_argument("--parallel-sweeps", type=int, default=2, metavar="K",
+                        help="sweeps run K at a time, sharing the cores (local and joblib "
+                             "launchers; default 2)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every sweep")
     args = parser.parse_args(argv)
     scale_name = args.scale or "quick"
     check_overrides({name: STUDIES[name] for name in args.studies}, scale_name, args.overrides)
+    if args.parallel_sweeps < 1:
+        raise SystemExit(f"paper_repro: --parallel-sweeps must be >= 1 (got "
+                         f"{args.parallel_sweeps})")
+    if args.launcher != "slurm" and args.parallel_sweeps > 1:
+        start = time.perf_counter()
+        commands = {}
+        for name in args.studies:  # every sweep once (studies share some), then the figures
+            for sweep_dir, cmd in sweep_commands(name, STUDIES[name].SWEEPS, scale_name,
+                                                 Path(f"{args.out}/{scale_name}"),
+                                                 args.launcher, args.overrides):
+                commands.setdefault(sweep_dir, cmd)
+        run_commands(list(commands.items()), args.launcher, args.parallel_sweeps)
+        print(f"[sweeps] {len(commands)} sweeps in {time.perf_counter() - start:.0f}s")
     for name in args.studies:
         start = time.perf_counter()
         claims = STUDIES[name].reproduce(scale_name, f"{args.out}/{scale_name}", args.figures,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,8 @@ from rfattn.experiment import collect
 from rfattn.experiment.hydra_app import compose
 
 _ABSENT = object()
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+FINISHED: set[Path] = set()  # sweep folders run to the end by this process: only collected
 
 
 def applicable(study: str, experiment: str, overrides: list[str]) -> list[str]:
@@ -42,9 +46,64 @@ def check_overrides(studies: dict, scale: str, overrides: list[str]) -> None:
                          f"{', '.join(studies)} has")
 
 
+def sweep_commands(study: str, sweeps, scale: str, out_root: Path, launcher: str,
+                   overrides: list[str]) -> list[tuple[Path, list[str]]]:
+    """(sweep folder, command) of each sweep: ``python -m sims.<owner> -m
+    +experiment=<sweep>_<scale>`` with the overrides its config has (:func:`applicable`)."""
+    commands = []
+    for owner, sweep in sweep_pairs(study, sweeps):
+        experiment = f"{sweep}_{scale}"
+        kept = applicable(owner, experiment, overrides)
+        sweep_dir = out_root / owner / experiment
+        commands.append((sweep_dir, [sys.executable, "-m", f"sims.{owner}", "-m",
+                                     f"+experiment={experiment}", f"launcher={launcher}",
+                                     f"hydra.sweep.dir={sweep_dir}", *kept]))
+    return commands
+
+
+def run_commands(commands: list[tuple[Path, list[str]]], launcher: str, slots: int = 1) -> None:
+    """Run the sweeps not yet in :data:`FINISHED`, ``slots`` at a time.
+
+    With several slots the cores are shared out: each sweep's joblib launcher gets
+    cores // slots workers, every process one BLAS thread, and a sweep's output goes to
+    ``<sweep folder>.log`` (its last lines are shown if it stops). Small sweeps then no longer
+    leave cores idle, and one sweep's start-up overlaps another's jobs.
+    """
+    env, extra = None, []
+    if slots > 1:
+        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
+        if launcher == "joblib":
+            extra = [f"hydra.launcher.n_jobs={max(1, (os.cpu_count() or 1) // slots)}"]
+
+    def run(item):
+        sweep_dir, cmd = item
+        if sweep_dir in FINISHED:
+            return
+        if slots > 1:
+            log = sweep_dir.parent / f"{sweep_dir.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            print(f"paper_repro: {sweep_dir.name} (output: {log})", flush=True)
+            with open(log, "w") as out:
+                code = subprocess.run(cmd + extra, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT).returncode
+            if code:
+                print(log.read_text()[-3000:], file=sys.stderr)
+        else:
+            code = subprocess.run(cmd).returncode
+        if code:
+            raise SystemExit(f"paper_repro: the sweep {sweep_dir.name} stopped (exit status "
+                             f"{code}); its finished jobs are kept and the same command "
+                             "resumes it")
+        FINISHED.add(sweep_dir)
+
+    with ThreadPoolExecutor(max(1, slots)) as pool:
+        list(pool.map(run, commands))
+
+
 def run_sweeps(study: str, sweeps, scale: str, out_root: Path, launcher: str,
                overrides: list[str]) -> pd.DataFrame:
-    """``python -m sims.<study> -m +experiment=<sweep>_<scale>`` for each sweep, collected.
+    """Run the sweeps (:func:`sweep_commands`) that this process has not run yet, one at a
+    time, and collect them.
 
     A sweep is a name (of ``study``) or a pair (another study, name): the RFA figures draw
     the predictions of ``("theory", "theory_rfa_curves")``. Each sweep lives in
@@ -53,18 +112,10 @@ def run_sweeps(study: str, sweeps, scale: str, out_root: Path, launcher: str,
     :func:`check_overrides`). Rows are tagged with the sweep's name (without the scale) in
     column ``sweep``.
     """
-    chosen = {pair: applicable(pair[0], f"{pair[1]}_{scale}", overrides)
-              for pair in sweep_pairs(study, sweeps)}
+    commands = sweep_commands(study, sweeps, scale, out_root, launcher, overrides)
+    run_commands(commands, launcher)
     tables = []
-    for (owner, sweep), kept in chosen.items():
-        experiment = f"{sweep}_{scale}"
-        sweep_dir = out_root / owner / experiment
-        cmd = [sys.executable, "-m", f"sims.{owner}", "-m", f"+experiment={experiment}",
-               f"launcher={launcher}", f"hydra.sweep.dir={sweep_dir}", *kept]
-        code = subprocess.run(cmd).returncode
-        if code:
-            raise SystemExit(f"paper_repro: the sweep {experiment} stopped (exit status {code}); "
-                             "its finished jobs are kept and the same command resumes it")
+    for (sweep_dir, _), (_, sweep) in zip(commands, sweep_pairs(study, sweeps)):
         table = collect(sweep_dir)
         table["sweep"] = sweep
         tables.append(table)

@@ -25,7 +25,9 @@ Parameterizations of the trainable matrices (:data:`METHODS`), all started at th
   from the top-r SVD of :math:`W(0)` and the residual frozen (Meng et al. 2024);
 - ``svfit``: :math:`W_{res} + U_r\,\mathrm{diag}(s)\,V_r^\top`, only :math:`s` trained;
 - ``sorsa``: :math:`U_r, s, V_r` trained with the regularizer
-  :math:`\gamma(\|U_r^\top U_r - I\|_F^2 + \|V_r^\top V_r - I\|_F^2)` (Cao 2024).
+  :math:`\gamma(\|U_r^\top U_r - I\|_F^2 + \|V_r^\top V_r - I\|_F^2)` (Cao 2024);
+- ``snnk`` (:class:`~rfattn.lowrank.snnk_adapters.SNNKAdapters`): W(0) frozen and two
+  ReLU-SNNK adapters with p random features in the activations (Sehanobish et al. 2024).
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ from torch import nn
 
 from ..core.checks import ConfigError, DivergenceError, choice, nonnegative, positive, positive_int
 from ..core.runtime import progress
+from .snnk_adapters import adapt
 
 MATRICES = ("q", "k", "v", "o")
 DIVERGED = 1e4  # training has diverged once the loss exceeds this many times its start
-METHODS = ("full", "lora", "pissa", "svfit", "sorsa")
+METHODS = ("full", "lora", "pissa", "svfit", "sorsa")  # parameterizations of the matrices
+ADAPTER_METHODS = (*METHODS, "snnk")
 
 
 def init_weights(d: int, m_a: int, m_b: int, m: int, generators: Sequence[torch.Generator],
@@ -131,7 +135,9 @@ def forward(W: dict[str, torch.Tensor], a: torch.Tensor, X: torch.Tensor,
     """
     attn = attention(W, X) if attn is None else attn
     v = torch.einsum("snld,sed->snle", X, W["v"])
-    hidden = torch.relu(torch.einsum("snle,sje->snlj", attn @ v, W["o"]))
+    mixed = adapt(attn @ v, W.get("adapter_attention"))
+    hidden = adapt(torch.relu(torch.einsum("snle,sje->snlj", mixed, W["o"])),
+                    W.get("adapter_hidden"))
     return (hidden @ a).mean(-1)
 
 

@@ -30,9 +30,12 @@ from ..core.study import KindSettings, Study
 from .analysis import (ORDERS, RANKINGS, effective_rank, normalized_spectrum, numerical_rank,
                        prune_mask, span_energy, stable_rank, truncate)
 from .data import PatternData, orthonormal_patterns, sample
-from .model import MATRICES, METHODS, Parameterization, attention, evaluate, init_weights, train
+from .model import (ADAPTER_METHODS, MATRICES, Parameterization, attention, evaluate,
+                    init_weights, train)
+from .snnk_adapters import SNNKAdapters
 
 SCALE_MAX, LR_MAX = 1e3, 1e3  # beyond these, float64 overflows or training diverges
+MAX_SNNK_FEATURES = 4096  # random features per SNNK adapter
 FLOPS_PER_SECOND = 1e10  # calibrated on the quick sweeps (2-core CPU, float64)
 STEP_SECONDS = 2e-3  # per SGD step: the calls of a small batch
 log = get_logger(__name__)
@@ -156,7 +159,8 @@ class TrainSettings(LowrankSettings):
 
 @dataclass(frozen=True)
 class AdapterSettings(LowrankSettings):
-    """Kind ``adapter``: a rank-``r`` adapter (``method``) on all four matrices from W(0)."""
+    """Kind ``adapter``: a rank-``r`` adapter (``method``) on all four matrices from W(0), or
+    (``snnk``) two SNNK adapters of ``r`` random features in the activations."""
 
     method: str
     r: int
@@ -166,12 +170,15 @@ class AdapterSettings(LowrankSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        choice("method", self.method, METHODS)
+        choice("method", self.method, ADAPTER_METHODS)
         if not isinstance(self.adapter_lr, Mapping):
             raise ConfigError(f"adapter_lr must map each method to its learning rate "
                               f"(got {self.adapter_lr!r})")
         if self.method != "full":
             positive_int("r", self.r)
+            if self.method == "snnk" and self.r > MAX_SNNK_FEATURES:
+                raise ConfigError(f"r must lie in [1, {MAX_SNNK_FEATURES}] for method snnk "
+                                  f"(random features per adapter; got {self.r})")
             real(f"adapter_lr.{self.method}", self.adapter_lr.get(self.method), low=0.0,
                  high=LR_MAX, low_open=True)
         if self.lora_alpha is not None:
@@ -306,12 +313,18 @@ def _train_job(s: TrainSettings, setup: Setup) -> list[dict]:
 def _adapter_job(s: AdapterSettings, setup: Setup) -> list[dict]:
     method = s.method
     r = 0 if method == "full" else s.r
-    params = Parameterization(setup.W0, method, r,
-                              generators=[generator(s.seed, "lowrank", "lora", r)],
-                              lora_alpha=s.lora_alpha, sorsa_gamma=s.sorsa_gamma)
+    if method == "snnk":
+        params = SNNKAdapters(setup.W0, r, [generator(s.seed, "lowrank", "snnk", r)])
+    else:
+        params = Parameterization(setup.W0, method, r,
+                                  generators=[generator(s.seed, "lowrank", "lora", r)],
+                                  lora_alpha=s.lora_alpha, sorsa_gamma=s.sorsa_gamma)
     setup.train(params, s.lr if method == "full" else s.adapter_lr[method])
+    trainable = sum(p.numel() for p in params.parameters()) // len(setup.seeds)
     with torch.no_grad():
         rows = _final_rows(setup, params.matrices())
+    rows += _rows_per_seed(setup.seeds, torch.full((len(setup.seeds),), float(trainable)),
+                           analysis="final", metric="parameters")
     return [{**row, "method": method, "r": r} for row in rows]
 
 

@@ -13,7 +13,9 @@ metric, value). Kinds, named by what they measure:
   standing in for MNIST);
 - ``width_convergence``: relative Frobenius error of the empirical against the analytic NTK;
 - ``random_features``: pointwise mean squared error of universal random features for every m
-  of ``m_grid``.
+  of ``m_grid``;
+- ``snnk_layer``, ``snnk_bundled``: SNNK layers against the exact layer, and the fully
+  bundled network in closed form against gradient descent (:mod:`rfattn.ntk.snnk_study`).
 
 Random streams keep the labels of the first release ("fig1", "fig2", "fig3", "convergence"),
 so a seed gives the same numbers as before the kinds were renamed.
@@ -30,7 +32,7 @@ import torch
 
 from ..core.runtime import generator, get_logger
 from ..core.study import Study
-from . import random_features
+from . import random_features, snnk_study
 from .empirical import EmpiricalNTK
 from .networks import train_full_batch
 from .regression import gaussian_quantiles, gradient_flow
@@ -148,7 +150,7 @@ def _random_features(s: RandomFeatureSettings) -> list[dict]:
 
 JOBS = {"kernel_drift": _kernel_drift, "gaussian_limit": _gaussian_limit,
         "mode_decay": _mode_decay, "width_convergence": _width_convergence,
-        "random_features": _random_features}
+        "random_features": _random_features, **snnk_study.JOBS}
 
 
 def ntk_rows(s: NTKSettings) -> pd.DataFrame:
@@ -165,7 +167,7 @@ def ntk_rows(s: NTKSettings) -> pd.DataFrame:
     return rows
 
 
-STUDY = Study("ntk", SETTINGS, ntk_rows)
+STUDY = Study("ntk", {**SETTINGS, **snnk_study.SETTINGS}, ntk_rows)
 
 
 def run_ntk_job(cfg: dict) -> pd.DataFrame:

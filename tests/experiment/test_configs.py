@@ -155,6 +155,18 @@ def test_main_job_at_tiny_size_ntk(tmp_path):
     assert "empirical-ntk-converges" in report and "fig3-decay-rate" in report
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
+def test_main_job_at_tiny_size_snnk(tmp_path):
+    # n and d are the layer job's pairs and the transformer's samples and token dimension
+    figs, report = main_job(tmp_path, "snnk", "joblib", "seed=0,1", "n=200", "n_test=200",
+                            "d=16", "patterns=16", "m=16", "epochs=3", "m_grid=[16,64,256]",
+                            "hidden=[8,16]", "m_bundle=[16,64]", "steps=60", "eval_every=20")
+    assert len(figs) == 3
+    for claim in ("snnk-layer-unbiased", "snnk-gerf-lower-error",
+                  "snnk-bundled-closed-form-matches-gd", "snnk-adapter-parameter-reduction"):
+        assert claim in report
+
+
 def test_ntk_entry_point(tmp_path):
     run("-m", "sims.ntk", "kind=width_convergence", "width=16", "depth=2", "n=5",
         f"hydra.run.dir={tmp_path}")
