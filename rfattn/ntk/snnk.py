@@ -24,15 +24,19 @@ one Gaussian matrix G (m x d, rows :math:`g_j\sim\mathcal N(0, I_d)`), a registe
   \mathrm{ReLU}(g^\top w)] = \|x\|\|w\|J_1(\cos\theta)/(2\pi)` (Cho and Saul 2009), **not**
   :math:`\mathrm{ReLU}(w^\top x)`: a ReLU-SNNK layer is a different function of the same
   weights, trained as such.
+- ``tanh``, ``gelu`` (series features): random Maclaurin features of the Maclaurin series
+  truncated at degree 11 (:mod:`rfattn.ntk.snnk_features`); G is then (m, 11, d + 2). tanh's
+  series converges for :math:`|w^\top x + b| < \pi/2` only: with ``normalize: none`` the
+  layer refuses inputs that reach beyond it.
 
-The paper's own implementation calls ``torch.manual_seed`` in ``forward`` and keeps its ReLU
-projection outside the state dict; here G comes from the lab's seeded streams
-(:func:`rfattn.core.generator`), moves with ``.to()`` and is saved with the parameters.
+The towers themselves are in :mod:`rfattn.ntk.snnk_features`. The paper's own implementation
+calls ``torch.manual_seed`` in ``forward`` and keeps its ReLU projection outside the state
+dict; here G comes from the lab's seeded streams (:func:`rfattn.core.generator`), moves with
+``.to()`` and is saved with the parameters.
 """
 
 from __future__ import annotations
 
-import cmath
 import math
 
 import torch
@@ -41,115 +45,22 @@ from torch import Tensor, nn
 from ..core.checks import ConfigError, choice, positive_int
 from ..linalg import check_lambdas
 from . import random_features
+from .snnk_features import (SERIES, TANH_RADIUS, draw_tower, gerf_mu, input_features,
+                            series_polynomial, tower_width, weight_features)
 
-SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf")
+SNNK_FEATURES = ("exp", "cos", "sin", "relu", "gerf", *SERIES)
 MAX_RELATIVE_VARIANCE = 1.0  # refuse inputs whose features' variance bound exceeds m times this
 NORMALIZATIONS = ("none", "unit")
-ROTATION = cmath.exp(1j * math.pi / 4)  # a with a^2 = i: e^{i w^T x}
-
-
-def gerf_mu(d: int, sq_norm: float) -> float:
-    r"""The GERF parameter :math:`\mu` minimizing the features' second moment at
-    :math:`\|x + w\|^2` = ``sq_norm``: :math:`t = 1 + 8\mu` solves
-    :math:`d t^2 - (d + 2s^2) t - 2s^2 = 0` (0 at s = 0).
-
-    Parameters
-    ----------
-    d : int
-        Input dimension.
-    sq_norm : float
-        :math:`s^2 = \|x + w\|^2`, typical for the layer's inputs and weight rows.
-
-    Returns
-    -------
-    float
-    """
-    b = d + 2.0 * sq_norm
-    t = (b + math.sqrt(b * b + 8.0 * d * sq_norm)) / (2.0 * d)
-    return (t - 1.0) / 8.0
-
-
-def input_features(kind: str, x: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
-    r"""The input tower :math:`\phi(x)`, real, (n, p): p = 2m for cos and sin, else m.
-
-    Parameters
-    ----------
-    kind : str
-        One of :data:`SNNK_FEATURES`.
-    x : Tensor
-        Inputs (n, d).
-    G : Tensor
-        Shared Gaussian matrix (m, d).
-    mu : float
-        GERF parameter (``gerf`` only).
-
-    Returns
-    -------
-    Tensor
-    """
-    phi = _tower(kind, x, G, mu)
-    return torch.cat([phi.real, phi.imag], -1).to(x.dtype) if phi.is_complex() else phi
-
-
-def weight_features(kind: str, W: Tensor, b: Tensor, G: Tensor, mu: float = 0.0) -> Tensor:
-    r"""The parameter tower :math:`\Psi(W, b)` as the real matrix M (l, p) with
-    :math:`f(w_k^\top x + b_k) \approx (M \phi(x))_k` (for relu: the arc-cosine kernel, and b
-    is not used).
-
-    Parameters
-    ----------
-    kind : str
-        One of :data:`SNNK_FEATURES`.
-    W : Tensor
-        Weight rows (l, d).
-    b : Tensor
-        Biases (l,).
-    G : Tensor
-        Shared Gaussian matrix (m, d).
-    mu : float
-        GERF parameter (``gerf`` only).
-
-    Returns
-    -------
-    Tensor
-    """
-    psi = _tower(kind, W, G, mu, b if kind != "relu" else None)
-    if not psi.is_complex():
-        return psi
-    if kind == "cos":  # Re(psi phi) = Re psi Re phi - Im psi Im phi
-        return torch.cat([psi.real, -psi.imag], -1).to(W.dtype)
-    return torch.cat([psi.imag, psi.real], -1).to(W.dtype)  # Im(psi phi)
-
-
-def _tower(kind: str, rows: Tensor, G: Tensor, mu: float, bias: Tensor | None = None) -> Tensor:
-    r"""One tower's features over :math:`\sqrt m`: ReLU(rows G^T), the exponential ones, or
-    the complex URFs :math:`e^{a g^\top r - i\|r\|^2/2}`; ``bias`` multiplies row k by
-    :math:`e^{b_k}` (exp) or :math:`e^{i b_k}` (cos, sin)."""
-    m = G.shape[0]
-    if kind == "relu":
-        return torch.relu(rows @ G.T) / math.sqrt(m)
-    if kind in ("exp", "gerf"):
-        out = _exponential(rows, G, mu if kind == "gerf" else 0.0)
-        return (out if bias is None else out * torch.exp(bias)[:, None]) / math.sqrt(m)
-    z = (rows @ G.T).to(torch.complex128) * ROTATION \
-        - (1j / 2) * (rows * rows).sum(-1, keepdim=True)
-    if bias is not None:
-        z = z + 1j * bias.to(torch.complex128)[:, None]
-    return torch.exp(z) / math.sqrt(m)
-
-
-def _exponential(x: Tensor, G: Tensor, mu: float) -> Tensor:
-    r""":math:`(1+4\mu)^{d/4} e^{\sqrt{1+4\mu}\,g^\top x - \mu\|g\|^2 - \|x\|^2/2}`, (n, m)."""
-    d = x.shape[-1]
-    scale = math.sqrt(1.0 + 4.0 * mu)
-    log = (scale * (x @ G.T) - mu * (G * G).sum(-1) - (x * x).sum(-1, keepdim=True) / 2
-           + d / 4 * math.log1p(4.0 * mu))
-    return torch.exp(log)
+__all__ = ["SNNK_FEATURES", "BundledSNNK", "SNNKLayer", "exact_layer", "gerf_mu",
+           "input_features", "normalize_rows", "weight_features"]
 
 
 def exact_layer(kind: str, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-    """What an SNNK layer estimates, (n, l): :func:`rfattn.ntk.random_features.exact`."""
+    """What an SNNK layer estimates, (n, l): :func:`rfattn.ntk.random_features.exact`, or for
+    tanh and gelu the truncated Maclaurin series of :mod:`rfattn.ntk.snnk_features`."""
     choice("kind", kind, SNNK_FEATURES)
+    if kind in SERIES:
+        return series_polynomial(kind, x @ W.T + b)
     return random_features.exact("exp" if kind == "gerf" else kind, x, W, b)
 
 
@@ -208,16 +119,17 @@ class SNNKLayer(nn.Module):
                                   "||x + w||^2 that sets mu)")
             gerf_sq_norm = 2.0
         self.mu = gerf_mu(d, gerf_sq_norm) if kind == "gerf" else 0.0
-        G = torch.randn(m, d, generator=generator, dtype=torch.float64).to(weight.dtype)
-        self.register_buffer("G", G)
+        self.register_buffer("G", draw_tower(kind, m, d, generator).to(weight.dtype))
         if normalize == "unit":
             weight = normalize_rows(weight)
         self.max_weight_norm = float(weight.norm(dim=1).max())
-        self.M = nn.Parameter(weight_features(kind, weight.detach(), bias.detach(), G, self.mu))
+        self.max_extended_norm = float(torch.cat([weight, bias[:, None]], 1).norm(dim=1).max())
+        self.M = nn.Parameter(weight_features(kind, weight.detach(), bias.detach(), self.G,
+                                              self.mu))
 
     @property
     def in_features(self) -> int:
-        return self.G.shape[1]
+        return tower_width(self.kind, self.G)
 
     def features(self, x: Tensor) -> Tensor:
         """The input tower :math:`\\phi(x)` (n, p): parameter-free."""
@@ -225,7 +137,7 @@ class SNNKLayer(nn.Module):
             raise ConfigError(f"x must have {self.in_features} features (got {x.shape[-1]})")
         if self.normalize == "unit":
             x = normalize_rows(x)
-        elif self.kind != "relu":
+        elif self.kind not in ("relu", "gelu"):
             self._check_variance(float(x.norm(dim=-1).max()) if len(x) else 0.0)
         return input_features(self.kind, x, self.G, self.mu)
 
@@ -234,6 +146,15 @@ class SNNKLayer(nn.Module):
         ``MAX_RELATIVE_VARIANCE`` per feature average: one exponential feature's second moment
         over the squared kernel is :math:`e^{\|x + w\|^2} \le e^{(\|x\| + \|w\|)^2}`
         (exp, cos, sin)."""
+        if self.kind == "tanh":  # |w'^T x'| <= |(x, 1)| |(w, b)| within the series' radius
+            reach = math.hypot(max_input_norm, 1.0) * self.max_extended_norm
+            if reach >= TANH_RADIUS:
+                raise ConfigError(f"x: inputs of norm up to {max_input_norm:.3g} with weight "
+                                  f"rows (with biases) up to {self.max_extended_norm:.3g} reach "
+                                  f"|w^T x + b| up to {reach:.3g}, beyond tanh's series radius "
+                                  f"pi/2 (allowed < {TANH_RADIUS:.4g}); use normalize=unit or "
+                                  "smaller inputs")
+            return
         exponent = (max_input_norm + self.max_weight_norm) ** 2
         m = self.G.shape[0]
         if exponent > math.log(MAX_RELATIVE_VARIANCE * m):
@@ -301,8 +222,7 @@ class BundledSNNK(nn.Module):
         width = positive_int("in_features", in_features)
         self.mus = []
         for i, (m, kind) in enumerate(zip(ms, kinds)):
-            G = torch.randn(m, width, generator=generator, dtype=torch.float64).to(dtype)
-            self.register_buffer(f"G{i}", G)
+            self.register_buffer(f"G{i}", draw_tower(kind, m, width, generator).to(dtype))
             self.mus.append(gerf_mu(width, 2.0) if kind == "gerf" else 0.0)
             width = 2 * m if kind in ("cos", "sin") else m
         out_features = positive_int("out_features", out_features)
@@ -315,8 +235,9 @@ class BundledSNNK(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         r"""The parameter-free input tower :math:`\bar\phi(x)`, (n, p_L)."""
         for kind, G, mu in zip(self.kinds, self._gaussians(), self.mus):
-            if x.shape[-1] != G.shape[1]:
-                raise ConfigError(f"x must have {G.shape[1]} features (got {x.shape[-1]})")
+            if x.shape[-1] != tower_width(kind, G):
+                raise ConfigError(f"x must have {tower_width(kind, G)} features (got "
+                                  f"{x.shape[-1]})")
             x = input_features(kind, normalize_rows(x) if self.normalize == "unit" else x, G, mu)
         return x
 

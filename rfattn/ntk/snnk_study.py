@@ -23,9 +23,9 @@ r"""SNNK study jobs (Sehanobish et al. 2024, "Scalable Neural Network Kernels", 
   runs ``steps`` full-batch steps and keeps the parameters of the best validation error
   (checked every ``eval_every`` steps). Rows (column ``size``: the hidden width, or m of a
   bundled network): test MSE (summed over outputs), test accuracy (digits), trainable
-  parameters, seconds to fit (the closed form: the path's time over its number of ridges, one
-  fit as one Adam run is), and the training objective and chosen ridge of the bundled
-  networks. Adam trains the bundled network at the largest m only.
+  parameters, the Adam step kept (``best_step``), seconds to fit (the closed form: the path's
+  time over its number of ridges, one fit as one Adam run is), and the training objective
+  and chosen ridge of the bundled networks. Adam trains the bundled network at the largest m only.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from torch import nn
 from ..core.checks import choice, nonnegative, positive_int, positive_ints, real, sequence
 from ..core.runtime import generator
 from .settings import FLOPS_PER_SECOND, NTKSettings
-from .snnk import (SNNK_FEATURES, BundledSNNK, SNNKLayer, exact_layer, gerf_mu, input_features,
-                   weight_features)
+from .snnk import SNNK_FEATURES, BundledSNNK, SNNKLayer, exact_layer
+from .snnk_features import draw_tower, gerf_mu, input_features, weight_features
 
 DATASETS = {"diabetes": 442, "digits": 1797}  # scikit-learn's bundled sets: samples
 ACTIVATIONS = ("cos", "sin", "relu")  # MLP activations with an SNNK layer
@@ -173,8 +173,7 @@ def snnk_layer_rows(s: SNNKLayerSettings) -> list[dict]:
             exact = exact_layer(kind, x, W, b)
             mu = gerf_mu(s.d, 2 * norm * norm) if kind == "gerf" else 0.0
             for m in s.m_grid:
-                G = torch.randn(m, s.d, generator=generator(s.seed, "snnk", kind, m),
-                                dtype=torch.float64)
+                G = draw_tower(kind, m, s.d, generator(s.seed, "snnk", kind, m))
                 est = input_features(kind, x, G, mu) @ weight_features(kind, W, b, G, mu).T
                 err = est - exact
                 mse = float((err ** 2).mean())
@@ -271,7 +270,8 @@ def _linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
     return layer
 
 
-def _score(name: str, size: int, model, x, y, seconds: float) -> list[dict]:
+def _score(name: str, size: int, model, x, y, seconds: float,
+           best_step: int | None = None) -> list[dict]:
     with torch.no_grad():
         pred = model(x)
     params = sum(p.numel() for p in model.parameters())
@@ -279,6 +279,8 @@ def _score(name: str, size: int, model, x, y, seconds: float) -> list[dict]:
     rows = [{**common, "metric": "test_mse", "value": squared_error(pred, y)},
             {**common, "metric": "parameters", "value": float(params)},
             {**common, "metric": "fit_seconds", "value": seconds}]
+    if best_step is not None:
+        rows.append({**common, "metric": "best_step", "value": float(best_step)})
     if y.shape[1] > 1:
         rows.append({**common, "metric": "test_accuracy",
                      "value": float((pred.argmax(1) == y.argmax(1)).double().mean())})
@@ -295,13 +297,13 @@ def _networks(s: SNNKBundledSettings, train: dict, test: tuple) -> list[dict]:
         first, readout = _linear(d, hidden, gen), _linear(hidden, k, gen)
         mlp = nn.Sequential(copy.deepcopy(first), _Activation(s.activation),
                             copy.deepcopy(readout)).to(**place)
-        _, seconds = adam_early_stopped(mlp, mlp, **train)
-        rows += _score("mlp", hidden, mlp, *test, seconds)
+        best, seconds = adam_early_stopped(mlp, mlp, **train)
+        rows += _score("mlp", hidden, mlp, *test, seconds, best)
         layer = SNNKLayer(first.weight.detach(), first.bias.detach(), s.m_layer, s.activation,
                           generator(s.seed, "snnk", "layer", hidden), normalize="unit")
         snnk_mlp = nn.Sequential(layer, readout).to(**place)
-        _, seconds = adam_early_stopped(snnk_mlp, snnk_mlp, **train)
-        rows += _score("snnk_mlp", hidden, snnk_mlp, *test, seconds)
+        best, seconds = adam_early_stopped(snnk_mlp, snnk_mlp, **train)
+        rows += _score("snnk_mlp", hidden, snnk_mlp, *test, seconds, best)
     return rows
 
 
@@ -334,9 +336,9 @@ def snnk_bundled_rows(s: SNNKBundledSettings) -> list[dict]:
     with torch.no_grad():
         phi_tr, phi_va = gd.features(xtr), gd.features(xva)  # the parameter-free tower, once
     tower = {id(xtr): phi_tr, id(xva): phi_va}
-    adam_early_stopped(gd, lambda x: tower[id(x)] @ gd.M.T + gd.c, **train,
-                       penalty=lambda: lam * (gd.M ** 2).sum())
-    rows += _score("bundled_gd", m, gd, xte, yte, time.perf_counter() - start)
+    best, _ = adam_early_stopped(gd, lambda x: tower[id(x)] @ gd.M.T + gd.c, **train,
+                                 penalty=lambda: lam * (gd.M ** 2).sum())
+    rows += _score("bundled_gd", m, gd, xte, yte, time.perf_counter() - start, best)
     return rows + _objective_rows("bundled_gd", m, gd, xtr, ytr, lam)
 
 

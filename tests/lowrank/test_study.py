@@ -54,8 +54,11 @@ def test_value_update_is_rank_two_on_the_relevant_span():
 
 def test_adapter_job_and_config_errors():
     rows = job("kind=adapter", "method=lora", "r=2")
-    assert set(rows.metric) == {"test_error", "test_hinge", "train_error", "train_hinge"}
+    assert set(rows.metric) == {"test_error", "test_hinge", "train_error", "train_hinge",
+                                "parameters"}
     assert (rows.method == "lora").all() and (rows.r == 2).all()
+    # LoRA of rank 2 on Q, K, V (16 x 16) and O (16 x 16): 2 (in + out) each
+    assert rows[rows.metric == "parameters"].value.item() == 2 * 4 * 32
     with pytest.raises(ConfigError, match="seed"):
         job("seed=-1")
     with pytest.raises(ConfigError, match="r_grid"):

@@ -86,7 +86,7 @@ def test_relu_snnk_is_the_arc_cosine_kernel_not_relu(gen):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"m": 0}, "m must be"), ({"kind": "tanh"}, "kind must be one of"),
+    ({"m": 0}, "m must be"), ({"kind": "softplus"}, "kind must be one of"),
     ({"normalize": "l1"}, "normalize must be one of"),
     ({"kind": "gerf", "normalize": "none"}, "gerf_sq_norm is required")])
 def test_bad_snnk_settings_are_named(gen, kwargs, message):
@@ -168,3 +168,40 @@ def test_inputs_that_would_explode_the_variance_are_refused_with_the_estimate(ge
                                           r"to e\^16/m"):
         layer(3 * normalize_rows(x))
     SNNKLayer(W, b, 64, "relu", generator(0, "norms"), normalize="none")(3 * x)  # bounded
+
+
+def test_series_coefficients_and_their_polynomial():
+    from rfattn.ntk.snnk_features import maclaurin_coefficients, series_polynomial
+
+    tanh = maclaurin_coefficients("tanh")
+    assert tanh[:8] == pytest.approx([0, 1, 0, -1 / 3, 0, 2 / 15, 0, -17 / 315], abs=1e-15)
+    gelu = maclaurin_coefficients("gelu")
+    root = math.sqrt(2 * math.pi)
+    assert gelu[:7] == pytest.approx([0, 0.5, 1 / root, 0, -1 / (6 * root), 0,
+                                      1 / (40 * root)], abs=1e-15)
+    z = torch.linspace(-1, 1, 41, dtype=torch.float64)
+    assert (series_polynomial("tanh", z) - torch.tanh(z)).abs().max() < 3e-3
+    assert (series_polynomial("gelu", z) - torch.nn.functional.gelu(z)).abs().max() < 1e-5
+
+
+def test_series_degrees_are_drawn_in_proportion_to_the_coefficients():
+    from rfattn.ntk.snnk_features import SERIES_DEGREE, draw_tower, maclaurin_coefficients
+
+    G = draw_tower("tanh", 20000, 3, generator(0, "degrees"))
+    assert G.shape == (20000, SERIES_DEGREE, 5)
+    degrees = (G[..., -1] == 0).sum(-1)
+    a = np.abs(maclaurin_coefficients("tanh"))
+    expected = a / a.sum()
+    counts = torch.bincount(degrees, minlength=len(a)).double().numpy() / 20000
+    assert (np.abs(counts - expected) <= 4 * np.sqrt(expected / 20000) + 1e-12).all()
+    used = G[..., :-1][degrees[:, None] > torch.arange(SERIES_DEGREE)[None, :]]
+    assert float(used.std()) == pytest.approx(1.0, abs=0.02)  # Gaussian projections
+
+
+def test_tanh_inputs_beyond_the_series_radius_are_refused(gen):
+    x, W, b = dense(gen)
+    layer = SNNKLayer(normalize_rows(W), 0 * b, 64, "tanh", generator(0, "radius"),
+                      normalize="none")
+    layer(0.5 * normalize_rows(x))  # |(x, 1)| |(w, 0)| = 1.118 < pi/2
+    with pytest.raises(ConfigError, match=r"x: .* beyond tanh's series radius pi/2"):
+        layer(2 * normalize_rows(x))
