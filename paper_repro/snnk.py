@@ -18,6 +18,8 @@ from rfattn.experiment import Claim
 from rfattn.experiment.plotting import (figure_name, figure_name_for, lines_over_seeds,
                                         save_figure, set_style)
 
+from rfattn.ntk.snnk_features import SERIES
+
 from .ntk import SNNK, _part, _slope
 from .sweeps import reproduce_steps
 
@@ -57,11 +59,25 @@ def layer_error(rows, figures_dir) -> list[Claim]:
               f"{len(z)} expected by chance: {0.05 * len(z):.1f})", origin="paper"),
         Claim("snnk-layer-error-1-over-m", STUDY, SNNK,
               "the SNNK layer's mean squared error against the exact layer falls like 1/m, for "
-              "every activation and norm", max(abs(s + 1) for s in slopes.values()), 0.2, "<=",
+              "every activation of the paper (exp, cos, sin, ReLU; GERF) and norm",
+              max(abs(s + 1) for (f, _), s in slopes.items() if f not in SERIES), 0.2, "<=",
               name, "largest |slope + 1| of log seed-mean MSE against log m; slopes: "
-              + ", ".join(f"{f} at {nm:g}: {s:.2f}" for (f, nm), s in slopes.items()),
-              origin="paper"),
+              + ", ".join(f"{f} at {nm:g}: {s:.2f}" for (f, nm), s in slopes.items()
+                          if f not in SERIES), origin="paper"),
     ]
+    series = {k: v for k, v in slopes.items() if k[0] in SERIES}
+    if series:
+        claims.append(Claim(
+            "snnk-series-error-1-over-m", STUDY, SNNK,
+            "the series (random Maclaurin) features' mean squared error against the truncated "
+            "series falls like 1/m, at every norm", max(abs(s + 1) for s in series.values()),
+            0.2, "<=", name, "largest |slope + 1| of log seed-mean MSE against log m; slopes: "
+            + ", ".join(f"{f} at {nm:g}: {s:.2f}" for (f, nm), s in series.items())
+            + ". Their variance is exactly proportional to 1/m; a degree-k product of Gaussian "
+            "projections has a second moment up to 3^k (|x'| |w'|)^(2k), so the tails "
+            f"are heavy and {seeds} seeds under-sample them at small m", origin="lab",
+            lesson="a 1/m variance is not enough for a 1/m measured error: heavy-tailed "
+                   "features need far more draws than the URFs before the rate shows"))
     if "gerf" in mse.index.get_level_values("feature"):
         ratio = (mse.loc["gerf"] / mse.loc["exp"]).groupby(level="norm").apply(
             lambda r: float(np.exp(np.log(r).mean())))
