@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
                              "launchers; default 2)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to every sweep")
     args = parser.parse_args(argv)
-    scale_name = args.scale or "quick"
-    check_overrides({name: STUDIES[name] for name in args.studies}, scale_name, args.overrides)
     if args.parallel_sweeps < 1:
         raise SystemExit(f"paper_repro: --parallel-sweeps must be >= 1 (got "
                          f"{args.parallel_sweeps})")
+    scale_name = args.scale or "quick"
+    check_overrides({name: STUDIES[name] for name in args.studies}, scale_name, args.overrides)
     if args.launcher != "slurm" and args.parallel_sweeps > 1:
         start = time.perf_counter()
         commands = {}

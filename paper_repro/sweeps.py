@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -22,11 +23,16 @@ FINISHED: set[Path] = set()  # sweep folders run to the end by this process: onl
 
 def applicable(study: str, experiment: str, overrides: list[str]) -> list[str]:
     """The overrides whose key the experiment's config has (kinds differ in their keys)."""
+    return list(_applicable(study, experiment, tuple(overrides)))
+
+
+@functools.cache  # the check, the first run and each study ask again
+def _applicable(study: str, experiment: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
     cfg = compose(study, [f"+experiment={experiment}"])
-    keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)]
-    return [text for text, key in zip(overrides, keys)
-            if key.startswith("hydra") or OmegaConf.select(cfg, key, default=_ABSENT)
-            is not _ABSENT]
+    keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
+    return tuple(text for text, key in zip(overrides, keys)
+                 if key.startswith("hydra") or OmegaConf.select(cfg, key, default=_ABSENT)
+                 is not _ABSENT)
 
 
 def sweep_pairs(study: str, sweeps) -> list[tuple[str, str]]:

@@ -45,7 +45,8 @@ from .settings import FLOPS_PER_SECOND, NTKSettings
 from .snnk import SNNK_FEATURES, BundledSNNK, SNNKLayer, exact_layer
 from .snnk_features import draw_tower, gerf_mu, input_features, weight_features
 
-DATASETS = {"diabetes": 442, "digits": 1797}  # scikit-learn's bundled sets: samples
+DATASETS = {"diabetes": (442, 10, 1), "digits": (1797, 64, 10)}  # scikit-learn's bundled
+# sets: samples, input and output widths (one-hot digits)
 ACTIVATIONS = ("cos", "sin", "relu")  # MLP activations with an SNNK layer
 MODELS = ("mlp", "snnk_mlp", "bundled_gd", "bundled_closed_form")
 SPLIT = (0.6, 0.2)  # train and validation shares; the rest is the test split
@@ -122,28 +123,32 @@ class SNNKBundledSettings(NTKSettings):
     @property
     def widths(self) -> tuple[int, int]:
         """Input and output widths of the dataset."""
-        return (10, 1) if self.dataset == "diabetes" else (64, 10)
+        return DATASETS[self.dataset][1:]
+
+    def real_features(self, m: int) -> int:
+        """Real features of m random features: 2m for cos and sin (real and imaginary)."""
+        return m * (1 if self.activation == "relu" else 2)
 
     def feature_width(self) -> int:
         """Real features of the largest bundled network's last layer."""
-        return self.m_bundle[-1] * (1 if self.activation == "relu" else 2)
+        return self.real_features(self.m_bundle[-1])
 
     def estimate_memory(self) -> int:
         """Peak bytes: the features and activations of every split, the normal equations of
         the largest bundled network and the SNNK layer's weights."""
-        n, (d, _) = DATASETS[self.dataset], self.widths
+        n, (d, _) = DATASETS[self.dataset][0], self.widths
         p, hidden = self.feature_width(), max(self.hidden)
-        layer = self.m_layer * (1 if self.activation == "relu" else 2)
+        layer = self.real_features(self.m_layer)
         return (4 * n * (p + hidden + layer + d) + 3 * p * p + 8 * hidden * (layer + d)) * 8
 
     def estimate_seconds(self) -> float:
         """Adam runs (6 flops per weight and example per step) and the ridge solves."""
-        n = DATASETS[self.dataset] * SPLIT[0]
+        n = DATASETS[self.dataset][0] * SPLIT[0]
         (d, k), p = self.widths, self.feature_width()
-        layer = self.m_layer * (1 if self.activation == "relu" else 2)
+        layer = self.real_features(self.m_layer)
         weights = sum(h * (2 * d + 2 * k + layer) for h in self.hidden) + p * k
-        solves = len(self.ridges) * sum(n * q * q + q ** 3 for q in (
-            m * (1 if self.activation == "relu" else 2) for m in self.m_bundle))
+        solves = len(self.ridges) * sum(n * q * q + q ** 3 for q in map(self.real_features,
+                                                                         self.m_bundle))
         runs = 2 * len(self.hidden) + 1
         return 0.5 + self.steps * (6 * n * weights / FLOPS_PER_SECOND + runs * 3e-4) \
             + solves / FLOPS_PER_SECOND
