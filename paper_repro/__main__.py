@@ -14,7 +14,7 @@ from pathlib import Path
 from rfattn.experiment import save_study_claims, write_report
 
 from . import STUDIES
-from .sweeps import check_overrides, run_commands, sweep_commands
+from .sweeps import check_overrides, longest_first, run_commands, sweep_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  Path(f"{args.out}/{scale_name}"),
                                                  args.launcher, args.overrides):
                 commands.setdefault(sweep_dir, cmd)
-        run_commands(list(commands.items()), args.launcher, args.parallel_sweeps)
+        run_commands(longest_first(commands, scale_name), args.launcher, args.parallel_sweeps)
         print(f"[sweeps] {len(commands)} sweeps in {time.perf_counter() - start:.0f}s")
     for name in args.studies:
         start = time.perf_counter()

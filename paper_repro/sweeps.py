@@ -21,6 +21,29 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 FINISHED: set[Path] = set()  # sweep folders run to the end by this process: only collected
 
 
+#: seconds of each quick sweep on 2 cores, two sweeps at a time (make repro, rfattn 0.1): only
+#: the order in which :func:`longest_first` starts sweeps uses them; a sweep not listed here
+#: starts last.
+QUICK_SECONDS = {
+    "lowrank_adapters": 300, "rfa": 250, "ntk_gaussian_limit": 240, "ntk_snnk_bundled": 140,
+    "rfa_similarity": 130, "lowrank_noise": 125, "ntk_kernel_drift": 125,
+    "lowrank_patterns": 120, "theory_validity_rfa": 110, "theory_sphere_networks": 90,
+    "rfa_bias_scan": 90, "theory_rfa_curves": 70, "ntk_width_convergence": 55,
+    "theory_validity": 50, "ntk_random_features": 50, "theory_sphere": 35, "rfa_heads": 30,
+    "svm_global": 27, "ntk_mode_decay": 25, "svm_nonlinear": 25, "svm_rank": 20,
+    "theory_double_descent": 15, "ntk_snnk_layer": 15, "svm_convergence": 14,
+    "svm_trajectory": 13,
+}
+
+
+def longest_first(commands: dict[Path, list[str]], scale: str) -> list[tuple[Path, list[str]]]:
+    """The sweeps ordered by :data:`QUICK_SECONDS`, longest first: with sweeps run a few at a
+    time, a long sweep started last would leave the other slots idle until it ends."""
+    def seconds(item):
+        return QUICK_SECONDS.get(item[0].name.removesuffix(f"_{scale}"), 0)
+    return sorted(commands.items(), key=seconds, reverse=True)
+
+
 def applicable(study: str, experiment: str, overrides: list[str]) -> list[str]:
     """The overrides whose key the experiment's config has (kinds differ in their keys)."""
     return list(_applicable(study, experiment, tuple(overrides)))

@@ -167,6 +167,67 @@ def _within_app(config_name, overrides, return_hydra_config=False):
         raise ConfigError(hydra_error_line(err)) from None
 
 
+class SweepConfigs:
+    """Each job of a sweep composed once, by the :class:`Preflight`, and handed to the launcher.
+
+    Hydra composes every job of a multirun twice (the basic sweeper's batch validation, then
+    the launcher's ``load_sweep_config``), and the Preflight composes it a third time; each
+    composition takes about 0.15 s, more than many jobs' work. The Preflight composes with the
+    launcher's own ``load_sweep_config`` and keeps the result; the sweeper's validation then
+    skips the jobs the Preflight composed, and the launcher takes each job's config from here
+    (once: a second call composes afresh). Launchers that compose in other processes (joblib
+    with several workers, SLURM) find nothing here and compose as before.
+    """
+
+    MAX_KEPT = 2000  # configs kept per sweep; a longer sweep's later jobs are composed again
+    kept: dict = {}
+
+    @classmethod
+    def key(cls, master: DictConfig, overrides) -> tuple:
+        return id(master), tuple(overrides)
+
+    @classmethod
+    def composer(cls, master: DictConfig) -> Callable[..., DictConfig]:
+        """``composer(name, job overrides)`` for :func:`plan`: the launcher's composition."""
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.errors import HydraException
+
+        loader = GlobalHydra.instance().config_loader()
+
+        def compose_job(config_name, overrides, return_hydra_config=True):
+            try:
+                cfg = loader.load_sweep_config(master, list(overrides))
+            except HydraException as err:
+                raise ConfigError(hydra_error_line(err)) from None
+            if len(cls.kept) < cls.MAX_KEPT:
+                cls.kept[cls.key(master, overrides)] = cfg
+            return cfg
+        return compose_job
+
+    @classmethod
+    def install(cls) -> None:
+        """Route Hydra's batch validation and ``load_sweep_config`` through :attr:`kept`."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.plugins.sweeper import Sweeper
+
+        if getattr(ConfigLoaderImpl.load_sweep_config, "_rfattn", False):
+            return
+        load, validate = ConfigLoaderImpl.load_sweep_config, Sweeper.validate_batch_is_legal
+
+        def load_sweep_config(self, master_config, sweep_overrides):
+            cfg = cls.kept.pop(cls.key(master_config, sweep_overrides), None)
+            return cfg if cfg is not None else load(self, master_config, sweep_overrides)
+
+        def validate_batch_is_legal(self, batch):
+            rest = [o for o in batch if cls.key(self.config, o) not in cls.kept]
+            if rest:
+                validate(self, rest)
+
+        load_sweep_config._rfattn = True
+        ConfigLoaderImpl.load_sweep_config = load_sweep_config
+        Sweeper.validate_batch_is_legal = validate_batch_is_legal
+
+
 def _fail(message: str, code: int = 2):
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
@@ -220,9 +281,12 @@ class Preflight(Callback):
         if name not in REGISTERED:
             _fail(f"no study named {name!r} was given to rfattn.experiment.hydra_app.main "
                   "in this process; start studies with their entry points (rfattn-<study>)")
+        if multirun:  # the launcher's own composition, kept for it (SweepConfigs)
+            composer, hydra_overrides = SweepConfigs.composer(config), []
+        else:
+            composer, hydra_overrides = _within_app, list(config.hydra.overrides.hydra)
         try:
-            return plan(REGISTERED[name], job_overrides, multirun,
-                        list(config.hydra.overrides.hydra), _within_app)
+            return plan(REGISTERED[name], job_overrides, multirun, hydra_overrides, composer)
         except ConfigError as err:
             _fail(str(err))
 
@@ -292,6 +356,7 @@ def main(study: Study) -> None:
     import hydra
 
     REGISTERED[study.name] = study
+    SweepConfigs.install()
     signal.signal(signal.SIGINT, _Interrupt.handler)
     task = _Interrupt.guard(study.run)
 

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..core.checks import ConfigError, DivergenceError, choice, nonnegative, positive, positive_int
-from ..core.runtime import progress
+from ..core.runtime import progress, sgd_step
 from .snnk_adapters import adapt
 
 MATRICES = ("q", "k", "v", "o")
@@ -322,7 +322,9 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
     batch_size = positive_int("batch_size", batch_size)
     epochs = positive_int("epochs", epochs)
     S, n = X.shape[:2]
-    opt = torch.optim.SGD(params.parameters(), lr=lr)
+    trainable = [p for p in params.parameters() if p.requires_grad]
+    for p in trainable:
+        p.grad = None
     yf = y.to(X.dtype)
     step, first = 0, None
     if record is not None:
@@ -340,9 +342,8 @@ def train(params: Parameterization, a: torch.Tensor, X: torch.Tensor, y: torch.T
             if not math.isfinite(value) or value > DIVERGED * max(first, 1.0):
                 raise DivergenceError(f"lr={lr} makes training diverge: the hinge loss grew from "
                                       f"{first:.3g} to {value:.3g} by step {step}; lower lr")
-            opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            sgd_step(trainable, lr)
             step += 1
             if record is not None and record_every and step % record_every == 0:
                 record(step)

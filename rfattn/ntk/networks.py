@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.checks import DivergenceError, choice, nonnegative, positive_int
-from ..core.runtime import progress
+from ..core.runtime import progress, sgd_step
 from ..rfa.features import RandomFeatureAttention
 from .analytic import PARAMETERIZATIONS
 
@@ -144,15 +144,16 @@ def train_full_batch(net: nn.Module, x: Tensor, y: Tensor, steps: int, lr: float
     None
         Raises :class:`~rfattn.core.checks.DivergenceError` naming ``lr_name`` on divergence.
     """
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    params = [p for p in net.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = None
     for step in progress(range(1, steps + 1), "gradient descent"):
-        opt.zero_grad()
         out = net(x)[:, 0] if centre is None else net(x)[:, 0] - centre
         loss = 0.5 * ((out - y) ** 2).mean()
         if not torch.isfinite(loss):
             raise DivergenceError(f"{lr_name}={lr} makes gradient descent diverge (the loss is "
                                   f"not finite at step {step}); lower {lr_name}")
         loss.backward()
-        opt.step()
+        sgd_step(params, lr)
         if record is not None:
             record(step)

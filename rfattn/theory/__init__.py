@@ -13,9 +13,9 @@
 from .curves import (Curve, Spectrum, effective_regularization, learnability,
                      learning_curve)
 from .spectra import compress, power_law_fit, sampled_spectrum, with_tail
-from .sphere import funk_hecke, legendre, multiplicity, sphere_spectrum
+from .sphere import funk_hecke, legendre, legendre_series, multiplicity, sphere_spectrum
 from .study import STUDY, run_theory_job
 
 __all__ = ["STUDY", "Curve", "Spectrum", "compress", "effective_regularization", "funk_hecke",
-           "learnability", "learning_curve", "legendre", "multiplicity", "power_law_fit",
-           "run_theory_job", "sampled_spectrum", "sphere_spectrum", "with_tail"]
+           "learnability", "learning_curve", "legendre", "legendre_series", "multiplicity",
+           "power_law_fit", "run_theory_job", "sampled_spectrum", "sphere_spectrum", "with_tail"]

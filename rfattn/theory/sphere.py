@@ -68,6 +68,23 @@ def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
     return table
 
 
+def legendre_series(D: int, weights: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """:math:`\\sum_l w_l P_{l,D}(t)` over l < len(weights), same shape as ``t``: the recurrence
+    of :func:`legendre_table` with two rows in memory, not one per degree (for t of n^2 inner
+    products and a thousand degrees the table would take gigabytes)."""
+    t = np.asarray(t, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    total = np.full(t.shape, weights[0]) if len(weights) else np.zeros(t.shape)
+    before, last = np.ones(t.shape), t.copy()
+    if len(weights) > 1:
+        total += weights[1] * last
+    for l in range(2, len(weights)):
+        before, last = last, ((2 * l + D - 4) * t * last - (l - 1) * before) / (l + D - 3)
+        if weights[l]:
+            total += weights[l] * last
+    return total
+
+
 def legendre(D: int, l: int, t: np.ndarray) -> np.ndarray:
     """:math:`P_{l,D}(t)`, the Legendre polynomial of dimension D, normalized to 1 at t = 1
     (Gegenbauer :math:`C_l^{(D-2)/2}/C_l^{(D-2)/2}(1)`; Chebyshev :math:`T_l` for D = 2).

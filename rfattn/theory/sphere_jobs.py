@@ -27,7 +27,7 @@ from .curves import learning_curve
 from .rfa_jobs import TOP_MODES, theory_grid
 from .settings import SphereSettings, dot_product_values
 from .spectra import sampled_spectrum
-from .sphere import (RESOLVED, funk_hecke, legendre, legendre_table, multiplicity,
+from .sphere import (RESOLVED, funk_hecke, legendre, legendre_series, multiplicity,
                      sphere_spectrum)
 
 
@@ -60,8 +60,7 @@ class ExactTestError:
     def second_moments(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`K_2` on the points x, (n, n)."""
         t = (x @ x.T).clamp(-1.0, 1.0).to(torch.float64).cpu().numpy()
-        table = legendre_table(self.D, self.degrees, t)
-        return torch.as_tensor((self.weight @ table).reshape(t.shape)).to(x)
+        return torch.as_tensor(legendre_series(self.D, self.weight, t)).to(x)
 
     def __call__(self, alpha: torch.Tensor, second: torch.Tensor, x: torch.Tensor) -> float:
         n = len(alpha)

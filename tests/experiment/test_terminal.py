@@ -1,5 +1,6 @@
 """What a user sees: one line per error, resumable interrupts, honest collect and report."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from rfattn.experiment.collect import main as collect_main
 from rfattn.experiment.claims import main as report_main
@@ -185,3 +187,39 @@ def test_ctrl_c_between_jobs_is_held_until_the_next_job(monkeypatch):
     assert seen == [0]
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C: at once
         _Interrupt.handler(signal.SIGINT, None)
+
+
+COUNT_COMPOSITIONS = """
+import json, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from rfattn.experiment.hydra_app import main
+from rfattn.rfa.study import STUDY
+calls = []
+load = ConfigLoaderImpl.load_configuration
+def counted(self, config_name, overrides, run_mode, *args, **kwargs):
+    calls.append(list(overrides))
+    return load(self, config_name, overrides, run_mode, *args, **kwargs)
+ConfigLoaderImpl.load_configuration = counted
+try:
+    main(STUDY)
+finally:
+    print("COMPOSED", json.dumps(calls))
+"""
+
+
+@pytest.mark.parametrize("launcher", ["local", "joblib"])
+def test_a_sweep_composes_each_job_once_and_runs_the_config_it_checked(tmp_path, launcher):
+    """Hydra would compose each job three times (Preflight, batch check, launcher): the
+    Preflight's composition is the one the job runs, with the same resolved config."""
+    out = subprocess.run([sys.executable, "-c", COUNT_COMPOSITIONS, "-m", *TINY, "seed=0,1,2",
+                          f"launcher={launcher}", f"hydra.sweep.dir={tmp_path}"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    composed = json.loads(out.stdout.split("COMPOSED")[-1])
+    per_job = [sum(f"seed={seed}" in overrides for overrides in composed) for seed in range(3)]
+    assert per_job == [1, 1, 1]
+    for seed in range(3):
+        (folder,) = tmp_path.glob(f"*seed={seed}")
+        ran = json.loads((folder / "run.json").read_text())["config"]
+        fresh = compose("rfa", [*TINY, f"seed={seed}", f"launcher={launcher}"])
+        assert ran == OmegaConf.to_container(fresh, resolve=True)

@@ -12,6 +12,7 @@ from rfattn.ntk import fc_kernels
 from scipy import special
 
 from rfattn.theory import (Spectrum, compress, funk_hecke, learning_curve, legendre,
+                           legendre_series,
                            multiplicity, power_law_fit, sampled_spectrum, sphere_spectrum,
                            with_tail)
 
@@ -83,6 +84,19 @@ def test_legendre_recurrence_matches_gegenbauer():
                          special.eval_gegenbauer(l, (D - 2) / 2, t)
                          / special.eval_gegenbauer(l, (D - 2) / 2, 1.0))
             np.testing.assert_allclose(legendre(D, l, t), reference, atol=1e-11)
+
+
+def test_legendre_series_sums_the_gegenbauer_polynomials():
+    t = np.random.default_rng(0).uniform(-1, 1, (30, 30))
+    weights = np.exp(-np.arange(60) / 9.0)
+    weights[3] = 0.0
+    for D in (2, 3, 7):
+        reference = sum(w * (np.cos(l * np.arccos(t)) if D == 2 else
+                             special.eval_gegenbauer(l, (D - 2) / 2, t)
+                             / special.eval_gegenbauer(l, (D - 2) / 2, 1.0))
+                        for l, w in enumerate(weights))
+        np.testing.assert_allclose(legendre_series(D, weights, t), reference, atol=1e-11)
+    assert legendre_series(3, [2.5], t).tolist() == np.full(t.shape, 2.5).tolist()
 
 
 def test_quadratic_kernel_on_gaussian_data_has_eigenvalues_d_plus_2_and_2(gen):
