@@ -38,6 +38,8 @@ bench: setup          ## speed and memory comparisons, written to benchmarks/res
 	$(PY) benchmarks/bench_ntk.py
 	$(PY) benchmarks/bench_svm.py
 	$(PY) benchmarks/bench_theory.py
+	$(PY) benchmarks/bench_snnk.py
+	$(PY) benchmarks/bench_attention_kernel.py
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
 	$(BIN)rfattn-report figures

@@ -1,6 +1,6 @@
 """One module per paper: its figures and its measured claims, from named configs."""
 
-from . import lowrank, ntk, rfa, snnk, svm, theory
+from . import attention, lowrank, ntk, rfa, snnk, svm, theory
 
 STUDIES = {"rfa": rfa, "theory": theory, "ntk": ntk, "svm": svm, "lowrank": lowrank,
-           "snnk": snnk}
+           "snnk": snnk, "attention": attention}

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from rfattn.experiment import save_study_claims, write_report
 
 from . import STUDIES
-from .sweeps import check_overrides, longest_first, run_commands, sweep_commands
+from .sweeps import FINISHED, check_overrides, longest_first, run_commands, sweep_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,17 +49,31 @@ def main(argv: list[str] | None = None) -> int:
                 commands.setdefault(sweep_dir, cmd)
         run_commands(longest_first(commands, scale_name), args.launcher, args.parallel_sweeps)
         print(f"[sweeps] {len(commands)} sweeps in {time.perf_counter() - start:.0f}s")
-    for name in args.studies:
-        start = time.perf_counter()
-        claims = STUDIES[name].reproduce(scale_name, f"{args.out}/{scale_name}", args.figures,
-                                         args.launcher, args.overrides)
-        save_study_claims(name, claims, args.figures)
-        print(f"[{name}] {len(claims)} claims in {time.perf_counter() - start:.0f}s:")
+    jobs = [(name, scale_name, f"{args.out}/{scale_name}", args.figures, args.launcher,
+             args.overrides, set(FINISHED)) for name in args.studies]
+    if args.launcher != "slurm" and args.parallel_sweeps > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(args.parallel_sweeps, len(jobs))) as pool:
+            done = list(pool.map(_figures, jobs))  # each study's figures in its own process
+    else:
+        done = [_figures(job) for job in jobs]
+    for name, claims, seconds in done:
+        print(f"[{name}] {len(claims)} claims in {seconds:.0f}s:")
         for c in claims:
             print(f"  {c.verdict:7s} {c.id}: {c.value} {c.comparison} {c.threshold}")
     md, js = write_report(args.figures)
     print(f"report: {md}, {js}")
     return 0
+
+
+def _figures(job) -> tuple:
+    """One study's figures and claims (its sweeps already run, or run now), saved to
+    ``figures/claims/<study>.json``: (name, claims, seconds)."""
+    name, scale, out, figures, launcher, overrides, finished = job
+    FINISHED.update(finished)
+    start = time.perf_counter()
+    claims = STUDIES[name].reproduce(scale, out, figures, launcher, overrides)
+    save_study_claims(name, claims, figures)
+    return name, claims, time.perf_counter() - start
 
 
 def cli() -> None:

@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,13 +27,12 @@ FINISHED: set[Path] = set()  # sweep folders run to the end by this process: onl
 #: starts last.
 QUICK_SECONDS = {
     "lowrank_adapters": 300, "rfa": 250, "ntk_gaussian_limit": 240, "ntk_snnk_bundled": 140,
-    "rfa_similarity": 130, "lowrank_noise": 125, "ntk_kernel_drift": 125,
-    "lowrank_patterns": 120, "theory_validity_rfa": 110, "theory_sphere_networks": 90,
-    "rfa_bias_scan": 90, "theory_rfa_curves": 70, "ntk_width_convergence": 55,
-    "theory_validity": 50, "ntk_random_features": 50, "theory_sphere": 35, "rfa_heads": 30,
-    "svm_global": 27, "ntk_mode_decay": 25, "svm_nonlinear": 25, "svm_rank": 20,
-    "theory_double_descent": 15, "ntk_snnk_layer": 15, "svm_convergence": 14,
-    "svm_trajectory": 13,
+    "rfa_similarity": 130, "lowrank_noise": 125, "ntk_kernel_drift": 125, "lowrank_patterns": 120,
+    "theory_validity_rfa": 110, "theory_sphere_networks": 90, "rfa_bias_scan": 90,
+    "theory_rfa_curves": 70, "ntk_width_convergence": 55, "theory_validity": 50,
+    "ntk_random_features": 50, "theory_attention_kernels": 45, "theory_sphere": 35,
+    "rfa_heads": 30, "svm_global": 27, "ntk_mode_decay": 25, "svm_nonlinear": 25, "svm_rank": 20,
+    "theory_double_descent": 15, "ntk_snnk_layer": 15, "svm_convergence": 14, "svm_trajectory": 13,
 }
 
 
@@ -112,9 +112,13 @@ def run_commands(commands: list[tuple[Path, list[str]]], launcher: str, slots: i
             log = sweep_dir.parent / f"{sweep_dir.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             print(f"paper_repro: {sweep_dir.name} (output: {log})", flush=True)
+            start = time.perf_counter()
             with open(log, "w") as out:
                 code = subprocess.run(cmd + extra, env=env, stdout=out,
                                       stderr=subprocess.STDOUT).returncode
+            if not code:
+                print(f"paper_repro: {sweep_dir.name} done in "
+                      f"{time.perf_counter() - start:.0f}s", flush=True)
             if code:
                 print(log.read_text()[-3000:], file=sys.stderr)
         else:

@@ -130,7 +130,9 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
                                  Xb: Tensor | None,
                                  sample_heads: Callable[[int, int], RandomFeatureAttention],
                                  total_heads: int, heads_per_draw: int = 256,
-                                 error_rows: int | None = None) -> tuple[Tensor, Tensor]:
+                                 error_rows: int | None = None,
+                                 control: Callable[..., Tensor] | None = None
+                                 ) -> tuple[Tensor, Tensor]:
     r"""Monte Carlo estimate of :math:`\lim_M \Phi_a\Phi_b^\top` for any attention variant.
 
     The estimate :math:`\sum_k (m_k/M)\,\Phi_a^{(k)}\Phi_b^{(k)\top}` over draws k of
@@ -155,12 +157,16 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
         Rows whose standard error is estimated (default: all). The samples being independent,
         a row subsample estimates the relative error of the whole matrix without two more
         (na, nb) matrices.
+    control : callable, optional
+        ``control(heads, x0, X)``: features :math:`\psi` of the same heads whose kernel the
+        caller knows; each draw then adds :math:`\Phi\Phi'^\top - \Psi\Psi'^\top`, and the
+        caller adds the kernel of :math:`\psi` (:mod:`rfattn.rfa.softmax_kernel`).
 
     Returns
     -------
     (Tensor, Tensor)
-        The kernel (na, nb) and the entrywise standard error of its first ``error_rows`` rows
-        (infinite with a single draw).
+        The kernel (na, nb) (less that of the control) and the entrywise standard error of its
+        first ``error_rows`` rows (infinite with a single draw).
     """
     total_heads = positive_int("total_heads", total_heads)
     heads_per_draw = positive_int("heads_per_draw", min(heads_per_draw, total_heads))
@@ -181,7 +187,16 @@ def monte_carlo_attention_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None,
             add_gram_(kernel, phi, alpha=m / total_heads, blocks=blocks)
         else:
             kernel.addmm_(phi, phi_b.T, alpha=m / total_heads)
-        spread.add(phi[:rows] @ phi_b.T, weight=m)
+        draw = phi[:rows] @ phi_b.T
+        if control is not None:
+            psi = control(rfa, x0a, Xa)
+            psi_b = psi if x0b is None else control(rfa, x0b, Xb)
+            if x0b is None:
+                add_gram_(kernel, psi, alpha=-m / total_heads, blocks=blocks)
+            else:
+                kernel.addmm_(psi, psi_b.T, alpha=-m / total_heads)
+            draw -= psi[:rows] @ psi_b.T
+        spread.add(draw, weight=m)
     return kernel, spread.stderr
 
 

@@ -4,9 +4,11 @@ r"""The infinite-width kernels of the lab's random-feature models, as Gram matri
   form for zero-mean heads (Fu et al. 2023), a one-dimensional quadrature of the rectified
   Gaussian moment for biased heads [ours]; a ``kernel`` model with a user's ``model.kernel``:
   that kernel;
-- softmax attention, and attention with a user's activation: Monte Carlo over fresh heads,
-  :func:`rfattn.rfa.monte_carlo_attention_kernel` (its estimate carries the error of its
-  finite number of heads, which the study records);
+- zero-mean softmax attention: Monte Carlo over antithetic heads with the Taylor control
+  variate, :func:`rfattn.rfa.softmax_kernel.softmax_attention_kernel` [ours];
+- biased softmax attention, and attention with a user's activation: Monte Carlo over fresh
+  heads, :func:`rfattn.rfa.monte_carlo_attention_kernel` (these estimates carry the error of
+  their finite number of heads, which the study records);
 - the RFMLP: :math:`\mathbb E_w[\mathrm{ReLU}\langle w,z\rangle\mathrm{ReLU}\langle w,z'\rangle]`,
   :math:`w\sim\mathcal N(0, s^2 I)`, on :math:`z = [x_0; x_1; \dots; x_N; 1]`, the first-order
   arc-cosine kernel (:func:`rfattn.linalg.relu_arccos_kernel`).
@@ -29,6 +31,7 @@ from ..linalg.kernels import relu_arccos_kernel
 from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
                    rfa_relu_kernel, user_kernel)
 from ..rfa.settings import bias_c
+from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
 
 
 ERROR_ROWS = 512  # rows of a Monte Carlo Gram matrix whose spread gives its error
@@ -78,6 +81,10 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
     c = bias_c(model, d)
     heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
+    if model.activation == "softmax" and model.qk_mean == "zero":
+        kernel, stderr = softmax_attention_kernel(x0, X, None, None, model.qk_variance, mc_heads,
+                                                  seed, heads_per_draw, ERROR_ROWS)
+        return kernel, relative_error(kernel, stderr)
 
     def heads(m: int, draw: int) -> RandomFeatureAttention:
         return RandomFeatureAttention.sample(m, d, generator(seed, "theory", "heads", draw),

@@ -168,11 +168,13 @@ class CurveSettings(TheoryTokenSettings):
 
     def estimate_seconds(self) -> float:
         """Run time on a 2-core CPU (calibrated there: 4096 samples, 8.5 s for the closed-form
-        kernel, 9.7 s for a Monte Carlo one of 1024 heads)."""
+        kernel, 9.7 s for a Monte Carlo one of 1024 heads, 36 s for the softmax control
+        variate with 4096 heads: two feature maps per head)."""
         n = self.n_sample
         per_pair = 3.2e-8 if bias_c(self.model, self.d) else 8e-9  # quadrature: 8.7 s, 4096
+        controlled = self.model.activation == "softmax" and self.model.qk_mean == "zero"
         kernel = (per_pair * n * n * self.N**2 if self.model.closed_form
-                  else 2 * n * n * self.mc_heads * (self.d + 1) / 8e10)
+                  else (2 if controlled else 1) * 2 * n * n * self.mc_heads * (self.d + 1) / 8e10)
         return 1.0 + self._eigh_seconds(n) + kernel
 
 

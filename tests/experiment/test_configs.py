@@ -167,6 +167,17 @@ def test_main_job_at_tiny_size_snnk(tmp_path):
         assert claim in report
 
 
+@pytest.mark.slow  # make test-main-job (CI runs it)
+def test_main_job_at_tiny_size_attention(tmp_path):
+    figs, report = main_job(tmp_path, "attention", "joblib", "seed=0", "n_sample=64",
+                            "heads_grid=[16,64]", "draws=3", "reference_heads=512",
+                            "check_heads=512")
+    assert figs == {"attention_finite_heads_error_vs_heads_n_sample64_d4_N4.png"}
+    for claim in ("attention-kernel-matches-monte-carlo", "finite-heads-error-1-over-M",
+                  "softmax-control-variate-error"):
+        assert claim in report
+
+
 def test_ntk_entry_point(tmp_path):
     run("-m", "sims.ntk", "kind=width_convergence", "width=16", "depth=2", "n=5",
         f"hydra.run.dir={tmp_path}")

@@ -69,7 +69,7 @@ def test_a_monte_carlo_kernel_carries_its_error_and_an_exact_one_none(model, exa
                "mc_heads=64", "theory_points=2", "ridge.num=3",
                "targets=[{name: query_key, degree: 1}]")
     mc = rows[rows.metric == "mc_stderr"].value.iloc[0]
-    assert mc == 0 if exact else 0.01 < mc < 0.5, mc
+    assert mc == 0 if exact else 0.001 < mc < 0.5, mc  # 64 heads: an error well above 0
 
 
 def test_closed_form_gram_by_row_blocks_is_the_kernel_in_one_piece(gen):

@@ -1,0 +1,162 @@
+r"""Kind ``attention_kernel``: the infinite-head kernel of one RFA model against finite heads.
+
+For an attention model (``conf/model/``: zero-mean or biased ReLU, zero-mean softmax) on
+``n_sample`` token samples, a job measures [ours]:
+
+- **the reference kernel** :math:`K_\infty`: for ReLU heads :func:`rfattn.rfa.rfa_relu_kernel`
+  (closed form for zero-mean heads, a 6-node quadrature exact to 3e-9 for biased heads); for
+  softmax heads the control-variate estimate
+  (:func:`rfattn.rfa.softmax_kernel.softmax_attention_kernel`, with its error);
+- **a plain Monte Carlo check** of it with ``check_heads`` fresh heads per group of 16 samples:
+  one independent z-score per group (:func:`check_scores`), standard normal when the reference
+  is right;
+- **finite heads**: :math:`\|\Phi_M\Phi_M^\top - K_\infty\|_F^2/\|K_\infty\|_F^2` for M in
+  ``heads_grid`` over ``draws`` head draws. The M heads' kernel is an average of M i.i.d.
+  one-head kernels, so its expected squared error is exactly :math:`c/M` (slope -1 in log-log);
+- for softmax, **the estimators at equal heads**: the relative standard error of plain Monte
+  Carlo and of the control-variate estimate, with ``check_heads`` heads each, and their times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..core.checks import ConfigError, positive_int, positive_ints
+from ..core.runtime import generator
+from ..rfa import RandomFeatureAttention, monte_carlo_attention_kernel, rfa_relu_kernel
+from ..rfa.settings import bias_c
+from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
+from .settings import TheoryTokenSettings
+
+HEADS_PER_DRAW = 64  # heads per Monte Carlo draw: check_heads / 64 draws give the errors
+CHECK_GROUP = 16  # samples per independent group of the Monte Carlo check
+
+
+@dataclass(frozen=True)
+class AttentionKernelSettings(TheoryTokenSettings):
+    """Kind ``attention_kernel`` (module docstring)."""
+
+    n_sample: int
+    heads_grid: tuple[int, ...]
+    draws: int
+    reference_heads: int
+    check_heads: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int("n_sample", self.n_sample)
+        object.__setattr__(self, "heads_grid", tuple(positive_ints("heads_grid",
+                                                                   self.heads_grid)))
+        if len(self.heads_grid) < 2:
+            raise ConfigError("heads_grid needs at least two numbers of heads for a rate "
+                              f"(got {list(self.heads_grid)})")
+        positive_int("draws", self.draws)
+        for key in ("reference_heads", "check_heads"):
+            if positive_int(key, getattr(self, key)) < 8 * HEADS_PER_DRAW:
+                raise ConfigError(f"{key} must be >= {8 * HEADS_PER_DRAW}: its error needs at "
+                                  f"least 8 draws of {HEADS_PER_DRAW} heads (got "
+                                  f"{getattr(self, key)})")
+        model = self.model
+        if model.family != "attention" or model.activation not in ("relu", "softmax"):
+            raise ConfigError(f"model {model.name!r} has no infinite-head kernel here: kind "
+                              "attention_kernel takes ReLU or softmax attention (model=rfa, "
+                              "rfa_biased or rfa_softmax)")
+        if model.activation == "softmax" and model.qk_mean != "zero":
+            raise ConfigError("model.qk_mean must be zero for softmax attention: the control "
+                              "variate expands the softmax around zero-mean scores")
+
+    @property
+    def closed_form(self) -> bool:
+        return self.model.activation == "relu"
+
+    def heads(self, m: int, *stream) -> RandomFeatureAttention:
+        """m fresh heads of the model, from ``(seed, "theory", "attention", *stream)``."""
+        model = self.model
+        return RandomFeatureAttention.sample(
+            m, self.d, generator(self.seed, "theory", "attention", *stream), model.activation,
+            model.qk_mean, model.qk_variance, bias_c(model, self.d), self.torch_dtype,
+            self.torch_device)
+
+    def estimate_memory(self) -> int:
+        n = self.n_sample
+        widest = max(max(self.heads_grid), HEADS_PER_DRAW) * (self.d + 1)
+        return 8 * (6 * n * n + 3 * n * widest) + 256 * 2**20
+
+    def estimate_seconds(self) -> float:
+        n, q = self.n_sample, self.d + 1
+        heads = self.draws * sum(self.heads_grid) + 3 * self.check_heads + (
+            0 if self.closed_form else 2 * self.reference_heads)
+        return 1.0 + heads * n * (n + 60) * q / 4e9
+
+
+def check_scores(s: AttentionKernelSettings, x0, X, reference) -> list[float]:
+    r"""Independent z-scores of the reference kernel against plain Monte Carlo.
+
+    The samples are split into groups of :data:`CHECK_GROUP`; each group draws its own
+    ``check_heads`` heads, in draws of :data:`HEADS_PER_DRAW`, and each draw's Gram matrix of the
+    group is an unbiased estimate of the kernel there. The z-score of a group is the t-statistic
+    of the mean over draws of :math:`\overline{\hat K_{draw} - K_\infty}` (mean over the
+    group's block). Groups share no heads, so their scores are independent, and with the right
+    reference they are standard normal (to the t distribution with draws - 1 degrees of
+    freedom; a softmax reference's own error, a few percent of the check's variance, is left
+    out). Entries of one Monte Carlo matrix share their heads: their z-scores are strongly
+    correlated, so a mean square over them does not test anything sharply.
+    """
+    scores = []
+    for g in range(s.n_sample // CHECK_GROUP):
+        part = slice(g * CHECK_GROUP, (g + 1) * CHECK_GROUP)
+        means = []
+        for draw in range(s.check_heads // HEADS_PER_DRAW):
+            phi = s.heads(HEADS_PER_DRAW, "check", g, draw).features(x0[part], X[part])
+            means.append(float((phi @ phi.T - reference[part, part]).mean()))
+        means = torch.tensor(means, dtype=torch.float64)
+        scores.append(float(means.mean() / (means.std() / len(means) ** 0.5)))
+    return scores
+
+
+def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
+    x0, X = s.sample(s.n_sample, "attention-kernel")
+    model = s.model
+    setting = {"model": model.name, "activation": model.activation, "qk_mean": model.qk_mean,
+               "n_sample": s.n_sample, "d": s.d, "N": s.N}
+    if s.closed_form:
+        reference = rfa_relu_kernel(x0, X, variance=model.qk_variance, c=bias_c(model, s.d))
+        rows = [{"analysis": "reference", "M": 0, "metric": "relative_stderr", "value": 0.0}]
+    else:
+        reference, reference_se = softmax_attention_kernel(
+            x0, X, variance=model.qk_variance, total_heads=s.reference_heads, seed=s.seed,
+            heads_per_draw=HEADS_PER_DRAW)
+        rows = [{"analysis": "reference", "M": s.reference_heads, "metric": "relative_stderr",
+                 "value": relative_error(reference, reference_se)}]
+    rows += [{"analysis": "check", "M": s.check_heads, "group": g, "metric": "z",
+              "value": z} for g, z in enumerate(check_scores(s, x0, X, reference))]
+
+    scale = float(reference.norm()) ** 2
+    for m in s.heads_grid:
+        for draw in range(s.draws):
+            phi = s.heads(m, "finite", m, draw).features(x0, X)
+            error = float((phi @ phi.T - reference).norm()) ** 2 / scale
+            rows.append({"analysis": "finite_heads", "M": m, "draw": draw,
+                         "metric": "relative_squared_error", "value": error})
+
+    if not s.closed_form:
+        start = time.perf_counter()
+        plain, plain_se = monte_carlo_attention_kernel(
+            x0, X, None, None, lambda m, draw: s.heads(m, "plain", draw), s.check_heads,
+            HEADS_PER_DRAW)
+        plain_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        controlled, controlled_se = softmax_attention_kernel(
+            x0, X, variance=model.qk_variance, total_heads=s.check_heads, seed=s.seed + 1,
+            heads_per_draw=HEADS_PER_DRAW)
+        controlled_seconds = time.perf_counter() - start
+        for estimator, kernel, se, seconds in (
+                ("plain", plain, plain_se, plain_seconds),
+                ("control_variate", controlled, controlled_se, controlled_seconds)):
+            cell = {"analysis": "estimator", "estimator": estimator, "M": s.check_heads}
+            rows += [{**cell, "metric": "relative_stderr", "value": relative_error(kernel, se)},
+                     {**cell, "metric": "seconds", "value": seconds}]
+    return [{**setting, **row} for row in rows]
