@@ -69,9 +69,24 @@ def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
 
 
 def legendre_series(D: int, weights: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """:math:`\\sum_l w_l P_{l,D}(t)` over l < len(weights), same shape as ``t``: the recurrence
-    of :func:`legendre_table` with two rows in memory, not one per degree (for t of n^2 inner
-    products and a thousand degrees the table would take gigabytes)."""
+    """:math:`\\sum_l w_l P_{l,D}(t)` over l < len(weights), by the recurrence of
+    :func:`legendre_table` with two rows in memory, not one per degree (for t of n^2 inner
+    products and a thousand degrees the table would take gigabytes).
+
+    Parameters
+    ----------
+    D : int
+        Ambient dimension (the sphere :math:`S^{D-1}`), >= 2.
+    weights : array_like
+        :math:`w_l` for l = 0, 1, ...
+    t : ndarray
+        Points in [-1, 1].
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``t``.
+    """
     t = np.asarray(t, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     total = np.full(t.shape, weights[0]) if len(weights) else np.zeros(t.shape)

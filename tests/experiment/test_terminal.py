@@ -207,7 +207,7 @@ finally:
 """
 
 
-@pytest.mark.parametrize("launcher", ["local", "joblib"])
+@pytest.mark.parametrize("launcher", ["joblib"])  # the main job's launcher
 def test_a_sweep_composes_each_job_once_and_runs_the_config_it_checked(tmp_path, launcher):
     """Hydra would compose each job three times (Preflight, batch check, launcher): the
     Preflight's composition is the one the job runs, with the same resolved config."""

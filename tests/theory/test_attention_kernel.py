@@ -10,7 +10,7 @@ from rfattn.theory import attention_jobs  # noqa: F401  (patched below)
 from rfattn.theory.study import STUDY
 
 TINY = ["+experiment=theory_attention_kernels_quick", "n_sample=64", "heads_grid=[16,64,256]",
-        "draws=6", "reference_heads=4096", "check_heads=2048"]
+        "draws=6", "reference_heads=2048", "check_heads=1024"]
 WALL_CLOCK = "seconds"  # the only metric that is not a function of config and seed
 
 
@@ -23,7 +23,7 @@ def slope(rows):
     return np.polyfit(np.log(finite.index.values.astype(float)), np.log(finite.values), 1)[0]
 
 
-@pytest.mark.parametrize("model", ["rfa", "rfa_biased", "rfa_softmax"])
+@pytest.mark.parametrize("model", ["rfa_biased", "rfa_softmax"])  # zero-mean: tests/rfa
 def test_kernels_pass_the_checks_and_finite_heads_converge_at_one_over_m(model):
     rows = STUDY.run(config(f"model={model}"))
     z = rows[rows.metric == "z"].value

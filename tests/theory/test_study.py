@@ -98,7 +98,7 @@ def high_water_kb():  # this process's peak resident memory (ru_maxrss keeps the
     return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
 
 s = STUDY.check(job_config(compose("theory", [f"model={sys.argv[1]}", "n_sample=4096",
-                                              "n_grid=[32,64]", "device=cpu"])))
+                                              "n_grid=[32,64]", "device=cpu", "mc_heads=1024"])))
 before = high_water_kb()
 rfa_spectra(s)
 print((high_water_kb() - before) * 1024, s.estimate_memory())
