@@ -53,25 +53,32 @@ def multiplicity(D: int, l: int) -> int:
     return (2 * l + D - 2) * math.comb(l + D - 3, l - 1) // l
 
 
-def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
-    """:math:`P_{l,D}(t)` for l < ``degrees``, (degrees, len(t)), by the stable recurrence
-    :math:`(l + D - 3) P_l = (2l + D - 4)\\,t\\,P_{l-1} - (l - 1) P_{l-2}` (Atkinson and Han,
-    2012, eq. 2.89), :math:`P_0 = 1`, :math:`P_1 = t`: values stay in [-1, 1]."""
+def legendre_rows(D: int, degrees: int, t: np.ndarray):
+    """:math:`P_{l,D}(t)` for l = 0, 1, ... < ``degrees``, one array of t's shape at a time, by
+    the stable recurrence :math:`(l + D - 3) P_l = (2l + D - 4)\\,t\\,P_{l-1} - (l - 1)
+    P_{l-2}` (Atkinson and Han, 2012, eq. 2.89), :math:`P_0 = 1`, :math:`P_1 = t`: values stay
+    in [-1, 1]. Only the last two rows are kept."""
     t = np.asarray(t, dtype=np.float64)
+    before, last = np.ones(t.shape), t
+    for l in range(degrees):
+        if l >= 2:
+            before, last = last, ((2 * l + D - 4) * t * last - (l - 1) * before) / (l + D - 3)
+        yield before if l == 0 else last
+
+
+def legendre_table(D: int, degrees: int, t: np.ndarray) -> np.ndarray:
+    """:math:`P_{l,D}(t)` for l < ``degrees``, (degrees, len(t)) (:func:`legendre_rows`)."""
+    t = np.asarray(t, dtype=np.float64).ravel()
     table = np.empty((degrees, t.size))
-    table[0] = 1.0
-    if degrees > 1:
-        table[1] = t.ravel()
-    for l in range(2, degrees):
-        table[l] = ((2 * l + D - 4) * t.ravel() * table[l - 1]
-                    - (l - 1) * table[l - 2]) / (l + D - 3)
+    for l, row in enumerate(legendre_rows(D, degrees, t)):
+        table[l] = row
     return table
 
 
 def legendre_series(D: int, weights: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """:math:`\\sum_l w_l P_{l,D}(t)` over l < len(weights), by the recurrence of
-    :func:`legendre_table` with two rows in memory, not one per degree (for t of n^2 inner
-    products and a thousand degrees the table would take gigabytes).
+    """:math:`\\sum_l w_l P_{l,D}(t)` over l < len(weights) (:func:`legendre_rows`: two rows in
+    memory, not one per degree; for t of n^2 inner products and a thousand degrees the table
+    would take gigabytes).
 
     Parameters
     ----------
@@ -89,14 +96,10 @@ def legendre_series(D: int, weights: np.ndarray, t: np.ndarray) -> np.ndarray:
     """
     t = np.asarray(t, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
-    total = np.full(t.shape, weights[0]) if len(weights) else np.zeros(t.shape)
-    before, last = np.ones(t.shape), t.copy()
-    if len(weights) > 1:
-        total += weights[1] * last
-    for l in range(2, len(weights)):
-        before, last = last, ((2 * l + D - 4) * t * last - (l - 1) * before) / (l + D - 3)
-        if weights[l]:
-            total += weights[l] * last
+    total = np.zeros(t.shape)
+    for w, row in zip(weights, legendre_rows(D, len(weights), t)):
+        if w:
+            total += w * row
     return total
 
 
