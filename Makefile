@@ -40,6 +40,7 @@ bench: setup          ## speed and memory comparisons, written to benchmarks/res
 	$(PY) benchmarks/bench_theory.py
 	$(PY) benchmarks/bench_snnk.py
 	$(PY) benchmarks/bench_attention_kernel.py
+	$(PY) benchmarks/bench_attention_ntk.py
 
 report: setup         ## rebuild figures/REPORT.md and figures/claims.json from stored claims
 	$(BIN)rfattn-report figures

@@ -30,7 +30,9 @@ QUICK_SECONDS = {
     "rfa_similarity": 130, "lowrank_noise": 125, "ntk_kernel_drift": 125, "lowrank_patterns": 120,
     "theory_validity_rfa": 110, "theory_sphere_networks": 90, "rfa_bias_scan": 90,
     "theory_rfa_curves": 70, "ntk_width_convergence": 55, "theory_validity": 50,
-    "ntk_random_features": 50, "theory_attention_kernels": 45, "theory_sphere": 35,
+    "ntk_random_features": 50, "theory_attention_kernels": 45, "ntk_attention_width": 30,
+    "ntk_attention_training": 30,
+    "theory_sphere": 35,
     "rfa_heads": 30, "svm_global": 27, "ntk_mode_decay": 25, "svm_nonlinear": 25, "svm_rank": 20,
     "theory_double_descent": 15, "ntk_snnk_layer": 15, "svm_convergence": 14, "svm_trajectory": 13,
 }

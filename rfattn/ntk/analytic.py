@@ -78,9 +78,9 @@ def _gauss_hermite(points: int, dtype, device) -> tuple[Tensor, Tensor]:
             torch.as_tensor(w / math.sqrt(2 * math.pi), dtype=dtype, device=device))
 
 
-def _expectations(activation, k12: Tensor, k1: Tensor, k2: Tensor, points: int,
-                  symmetric: bool, block_bytes: int = 64 * 2**20
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def pair_expectations(activation, k12: Tensor, k1: Tensor, k2: Tensor, points: int,
+                      symmetric: bool, block_bytes: int = 64 * 2**20
+                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """E[phi(u) phi(v)], E[phi'(u) phi'(v)] for the pair, and E[phi(u)^2], E[phi(v)^2].
 
     Quadrature treats u and v asymmetrically; the exact expectation is symmetric, so for a
@@ -180,7 +180,7 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, depth: int = 2,
     standard = parameterization == "standard"
     ntk = ((x1 @ x2.T) / n0 + 1.0) if standard else sigma.clone()
     for _ in range(depth - 1):
-        ee, dd, e1, e2 = _expectations(activation, sigma, k1, k2, quadrature_points, symmetric)
+        ee, dd, e1, e2 = pair_expectations(activation, sigma, k1, k2, quadrature_points, symmetric)
         ntk.mul_(dd.mul_(w_std**2))
         if standard:
             ntk.add_(ee).add_(1.0)

@@ -98,19 +98,34 @@ class ValueOnlyAttention(nn.Module):
 
     Its NTK is exactly :math:`\Phi\Phi^\top` at every step of training, and as M grows the
     infinite-head kernel :func:`rfattn.rfa.rfa_relu_kernel` (the bridge between the two lenses).
+    With ``train_query_key`` the matrices are parameters too, and the NTK gains the query-key
+    terms :math:`\sum_m \partial_{W_m} f\,\partial_{W_m} f'`; they vanish at zero values, so
+    ``value_std`` > 0 draws the values N(0, value_std^2) from ``generator``.
 
     Parameters
     ----------
     feature_map : RandomFeatureAttention
-        The frozen heads. The module takes tokens :math:`[x_0; x_1..x_N]` of shape (B, N+1, d)
+        The heads. The module takes tokens :math:`[x_0; x_1..x_N]` of shape (B, N+1, d)
         and returns (B, 1).
+    train_query_key : bool
+        Train the query-key matrices too.
+    value_std : float
+        Scale of the initial values (0: zeros).
+    generator : torch.Generator, optional
+        The random stream of the values.
     """
 
-    def __init__(self, feature_map: RandomFeatureAttention):
+    def __init__(self, feature_map: RandomFeatureAttention, train_query_key: bool = False,
+                 value_std: float = 0.0, generator: torch.Generator | None = None):
         super().__init__()
-        self.register_buffer("W", feature_map.W)
+        if train_query_key:
+            self.W = nn.Parameter(feature_map.W.clone())
+        else:
+            self.register_buffer("W", feature_map.W)
         self.activation = feature_map.activation
-        self.values = nn.Parameter(torch.zeros(feature_map.num_features, dtype=feature_map.W.dtype))
+        values = torch.randn(feature_map.num_features, generator=generator,
+                             dtype=torch.float64) * nonnegative("value_std", value_std)
+        self.values = nn.Parameter(values.to(feature_map.W))
 
     def forward(self, x: Tensor) -> Tensor:
         phi = RandomFeatureAttention(self.W, self.activation).block_features(x[:, 0], x[:, 1:])

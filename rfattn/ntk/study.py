@@ -15,7 +15,9 @@ metric, value). Kinds, named by what they measure:
 - ``random_features``: pointwise mean squared error of universal random features for every m
   of ``m_grid``;
 - ``snnk_layer``, ``snnk_bundled``: SNNK layers against the exact layer, and the fully
-  bundled network in closed form against gradient descent (:mod:`rfattn.ntk.snnk_study`).
+  bundled network in closed form against gradient descent (:mod:`rfattn.ntk.snnk_study`);
+- ``attention_ntk``: the empirical NTK of a multi-head attention network against its
+  infinite-width kernel (:mod:`rfattn.ntk.attention_study`).
 
 Random streams keep the labels of the first release ("fig1", "fig2", "fig3", "convergence"),
 so a seed gives the same numbers as before the kinds were renamed.
@@ -32,7 +34,7 @@ import torch
 
 from ..core.runtime import generator, get_logger
 from ..core.study import Study
-from . import random_features, snnk_study
+from . import attention_study, random_features, snnk_study
 from .empirical import EmpiricalNTK
 from .networks import train_full_batch
 from .regression import gaussian_quantiles, gradient_flow
@@ -150,7 +152,8 @@ def _random_features(s: RandomFeatureSettings) -> list[dict]:
 
 JOBS = {"kernel_drift": _kernel_drift, "gaussian_limit": _gaussian_limit,
         "mode_decay": _mode_decay, "width_convergence": _width_convergence,
-        "random_features": _random_features, **snnk_study.JOBS}
+        "random_features": _random_features, **snnk_study.JOBS,
+        **attention_study.JOBS}
 
 
 def ntk_rows(s: NTKSettings) -> pd.DataFrame:
@@ -167,7 +170,8 @@ def ntk_rows(s: NTKSettings) -> pd.DataFrame:
     return rows
 
 
-STUDY = Study("ntk", {**SETTINGS, **snnk_study.SETTINGS}, ntk_rows)
+STUDY = Study("ntk", {**SETTINGS, **snnk_study.SETTINGS, **attention_study.SETTINGS},
+              ntk_rows)
 
 
 def run_ntk_job(cfg: dict) -> pd.DataFrame:

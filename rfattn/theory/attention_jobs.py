@@ -14,7 +14,12 @@ For an attention model (``conf/model/``: zero-mean or biased ReLU, zero-mean sof
   ``heads_grid`` over ``draws`` head draws. The M heads' kernel is an average of M i.i.d.
   one-head kernels, so its expected squared error is exactly :math:`c/M` (slope -1 in log-log);
 - for softmax, **the estimators at equal heads**: the relative standard error of plain Monte
-  Carlo and of the control-variate estimate, with ``check_heads`` heads each, and their times.
+  Carlo and of the control-variate estimate, with ``check_heads`` heads each, and their times;
+- **the trained query-key terms**: the model as a torch module
+  (:class:`~rfattn.ntk.ValueOnlyAttention`) with its query-key matrices trainable and values
+  N(0, 1), for M in :data:`QUERY_KEY_HEADS`: the empirical NTK's value part, which equals
+  :math:`\Phi\Phi^\top` (``value_ntk_error``), and the query-key part's Frobenius norm relative
+  to it (``query_key_share``). At zero values (the lens's models) the query-key part vanishes.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ import torch
 
 from ..core.checks import ConfigError, positive_int, positive_ints
 from ..core.runtime import generator
+from ..ntk import EmpiricalNTK, ValueOnlyAttention
 from ..rfa import RandomFeatureAttention, monte_carlo_attention_kernel, rfa_relu_kernel
 from ..rfa.settings import bias_c
 from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
 from .settings import TheoryTokenSettings
 
+QUERY_KEY_HEADS = (256, 1024)  # heads of the query-key measurement
+QUERY_KEY_SAMPLES = 128  # samples of it (the first of the job's)
 HEADS_PER_DRAW = 64  # heads per Monte Carlo draw: check_heads / 64 draws give the errors
 CHECK_GROUP = 16  # samples per independent group of the Monte Carlo check
 
@@ -89,7 +97,7 @@ class AttentionKernelSettings(TheoryTokenSettings):
         n, q = self.n_sample, self.d + 1
         heads = self.draws * sum(self.heads_grid) + 3 * self.check_heads + (
             0 if self.closed_form else 2 * self.reference_heads)
-        return 1.0 + heads * n * (n + 60) * q / 4e9
+        return 3.0 + heads * n * (n + 60) * q / 4e9  # 2 s: the query-key terms
 
 
 def check_scores(s: AttentionKernelSettings, x0, X, reference) -> list[float]:
@@ -115,6 +123,29 @@ def check_scores(s: AttentionKernelSettings, x0, X, reference) -> list[float]:
         means = torch.tensor(means, dtype=torch.float64)
         scores.append(float(means.mean() / (means.std() / len(means) ** 0.5)))
     return scores
+
+
+def query_key_terms(s: AttentionKernelSettings, x0, X) -> list[dict]:
+    """Rows of the trained query-key terms (module docstring)."""
+    x0, X = x0[:QUERY_KEY_SAMPLES], X[:QUERY_KEY_SAMPLES]
+    tokens = torch.cat([x0[:, None], X], 1)
+    rows = []
+    for m in QUERY_KEY_HEADS:
+        heads = s.heads(m, "query-key", m)
+        net = ValueOnlyAttention(heads, train_query_key=True, value_std=1.0,
+                                 generator=generator(s.seed, "theory", "query-key-values", m))
+        net.values.requires_grad_(False)
+        query_key = EmpiricalNTK(net)(tokens, method="jacobian")
+        net.values.requires_grad_(True)
+        net.W.requires_grad_(False)
+        value = EmpiricalNTK(net)(tokens, method="jacobian")
+        phi = heads.features(x0, X)
+        cell = {"analysis": "query_key_terms", "M": m}
+        rows += [{**cell, "metric": "query_key_share",
+                  "value": float(query_key.norm() / value.norm())},
+                 {**cell, "metric": "value_ntk_error",
+                  "value": float((value - phi @ phi.T).norm() / value.norm())}]
+    return rows
 
 
 def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
@@ -159,4 +190,5 @@ def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
             cell = {"analysis": "estimator", "estimator": estimator, "M": s.check_heads}
             rows += [{**cell, "metric": "relative_stderr", "value": relative_error(kernel, se)},
                      {**cell, "metric": "seconds", "value": seconds}]
+    rows += query_key_terms(s, x0, X)
     return [{**setting, **row} for row in rows]

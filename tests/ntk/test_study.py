@@ -13,7 +13,9 @@ TINY = {"kernel_drift": ["width=16", "steps=5", "angles=9", "n=6"],
         "random_features": ["m_grid=[16,64]"],
         "snnk_layer": ["m_grid=[16,64]", "n=6"],
         "snnk_bundled": ["dataset=diabetes", "hidden=[4]", "m_layer=4", "m_bundle=[8]",
-                         "steps=20", "eval_every=10"]}
+                         "steps=20", "eval_every=10"],
+        "attention_ntk": ["heads=8", "n=4"],
+        "attention_training": ["heads=8", "n_grid=[4,8]", "n_test=8", "steps=5"]}
 WALL_CLOCK = "fit_seconds"  # the only metric that is not a function of config and seed
 
 
@@ -54,7 +56,9 @@ def test_the_limit_follows_the_network_settings():
     ("mode_decay", "n=100000", "n must lie in \\[1, 1797\\]"),
     ("gaussian_limit", "train_angles=[]", "train_angles"),
     ("width_convergence", "n=0", "n"), ("kernel_drift", "angles=0", "angles"),
-    ("random_features", "n=0", "n")])
+    ("random_features", "n=0", "n"), ("attention_ntk", "d_key=0", "d_key"),
+    ("attention_ntk", "scaling=sqrt", "no closed-form kernel under scaling=sqrt"),
+    ("attention_training", "target=custom", "target")])
 def test_bad_values_are_named(kind, override, param):
     with pytest.raises(ConfigError, match=param):
         run_ntk_job(tiny(kind, override))
