@@ -9,7 +9,7 @@ BIN := .venv/bin/
 endif
 STAMP := $(dir $(PY)).rfattn-installed
 
-.PHONY: setup repro test test-all test-install test-main-job lint bench report docs docs-serve clean-outputs
+.PHONY: setup repro test test-all test-install test-main-job test-demos lint bench report docs docs-serve clean-outputs
 
 setup: $(STAMP)
 
@@ -50,6 +50,9 @@ test-install: setup   ## the wheel installed outside the repository; the lowest 
 
 test-main-job: setup  ## every study's main job at a tiny size, end to end (slow; CI runs it)
 	$(PY) -m pytest -q -m slow tests/experiment/test_configs.py -k tiny_size
+
+test-demos: setup     ## every demo run as a script, its assertions included (slow; CI runs it)
+	$(PY) -m pytest -q -m slow tests/demos
 
 DOCS_STAMP := $(dir $(PY)).rfattn-docs-installed
 $(DOCS_STAMP): $(STAMP)

@@ -34,7 +34,8 @@ from typing import ClassVar
 
 import torch
 
-from ..core.checks import boolean, choice, nonnegative, positive, positive_int, positive_ints
+from ..core.checks import (boolean, choice, nonnegative, nonnegative_int, positive, positive_int,
+                           positive_ints)
 from ..core.runtime import generator
 from ..rfa.sampling import sample_tokens
 from ..rfa.targets import TARGETS, make_target
@@ -54,7 +55,8 @@ class AttentionNetworkSettings(NTKSettings):
     """The attention network of the attention kinds; the architecture's keys are those of
     :class:`~rfattn.ntk.attention_kernels.AttentionArchitecture`."""
 
-    memory_hint: ClassVar[str] = "lower heads, d_key, channels, n, n_grid or N"
+    memory_hint: ClassVar[str] = ("lower heads, d_key, d_value, channels, hidden_layers, n, "
+                                  "n_grid, n_test or N")
 
     N: int
     d: int
@@ -77,6 +79,7 @@ class AttentionNetworkSettings(NTKSettings):
         super().__post_init__()
         for key in ("N", "d", "heads", "d_value"):
             positive_int(key, getattr(self, key))
+        nonnegative_int("hidden_layers", self.hidden_layers)
         for key in ("d_key", "channels"):
             if getattr(self, key) is not None:
                 positive_int(key, getattr(self, key))

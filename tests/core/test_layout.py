@@ -16,7 +16,7 @@ FLOORS = {"core": set(), "linalg": {"core"}, "experiment": {"core"},
           **{lens: {"core", "linalg"} for lens in LENSES},
           "theory": {"core", "linalg", "rfa", "ntk"}}  # predictions for the lenses' models
 #: the value-only attention module of the NTK lens, whose NTK is the RFA kernel
-BRIDGES = {("ntk/networks.py", "rfa")}
+BRIDGES = {("ntk/networks.py", "rfa"), ("ntk/attention_study.py", "rfa")}
 
 
 def imported_floors(path: Path) -> set[str]:

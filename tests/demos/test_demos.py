@@ -23,6 +23,7 @@ def test_there_is_a_demo_for_every_lens_and_the_bridges():
         assert any(word in n for n in names), word
 
 
+@pytest.mark.slow  # make test-demos (CI runs it)
 @pytest.mark.parametrize("path", DEMOS, ids=[p.stem for p in DEMOS])
 def test_demo_runs_as_a_script(path, tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": os.environ.get(
