@@ -48,7 +48,7 @@ def sequences(n, stream):
 
 
 # %% [markdown]
-# ## The empirical NTK converges like heads$^{-1/2}$
+# ## The empirical NTK converges like 1/sqrt(heads)
 #
 # For each width H (= $d_k$ = channels), the relative Frobenius distance between one
 # network's empirical NTK and the analytic NTK, RMS over 3 networks.
