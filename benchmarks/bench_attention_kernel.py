@@ -9,7 +9,8 @@ matrix of:
   (c = sqrt(d)/2, bivariate-normal moments);
 - zero-mean softmax heads by plain Monte Carlo (``monte_carlo_attention_kernel``) with 1024 and
   4096 heads, and by the control variate with antithetic heads (``softmax_attention_kernel``)
-  with 512, 1024 and 4096 heads.
+  with 512, 1024 and 4096 heads, i.i.d. in draws of 128 or scrambled Sobol in draws of 512
+  (``sampler="sobol"``).
 
 Each row gives the seconds (median of 3 after a warm-up), the relative standard error of a
 Monte Carlo estimate (Frobenius norm of the entrywise errors over that of the kernel, on its
@@ -73,10 +74,11 @@ def main() -> None:
                     dtype=x0.dtype, device=device), heads, 128, ERROR_ROWS)
         return run
 
-    def controlled(heads):
+    def controlled(heads, sampler="iid", per_draw=128):
         def run():
             return softmax_attention_kernel(x0, X, variance=VARIANCE, total_heads=heads,
-                                            heads_per_draw=128, error_rows=ERROR_ROWS)
+                                            heads_per_draw=per_draw, error_rows=ERROR_ROWS,
+                                            sampler=sampler)
         return run
 
     rows = []
@@ -88,7 +90,9 @@ def main() -> None:
             ("softmax, plain Monte Carlo", 4096, plain(4096)),
             ("softmax, control variate", 512, controlled(512)),
             ("softmax, control variate", 1024, controlled(1024)),
-            ("softmax, control variate", 4096, controlled(4096))):
+            ("softmax, control variate", 4096, controlled(4096)),
+            ("softmax, control variate, Sobol heads", 1024, controlled(1024, "sobol", 512)),
+            ("softmax, control variate, Sobol heads", 4096, controlled(4096, "sobol", 512))):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         seconds, (kernel, stderr) = timed(fn, device)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before

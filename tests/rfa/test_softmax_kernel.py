@@ -83,6 +83,21 @@ def test_control_variate_is_unbiased_and_lowers_the_error(gen):
     assert float(z.abs().max()) < 5.0
 
 
+def test_sobol_heads_are_unbiased_and_lower_the_error(gen):
+    x0, X = sample_tokens(24, 4, 4, gen("tokens"))[:2]
+    iid, iid_se = softmax_attention_kernel(x0, X, total_heads=4096, seed=3, heads_per_draw=256)
+    sobol, sobol_se = softmax_attention_kernel(x0, X, total_heads=4096, seed=3,
+                                               heads_per_draw=256, sampler="sobol")
+    assert relative_error(iid, iid_se) > 1.3 * relative_error(sobol, sobol_se)
+    reference, reference_se = softmax_attention_kernel(x0, X, total_heads=32768, seed=5,
+                                                       heads_per_draw=1024)
+    z = (sobol - reference) / (sobol_se**2 + reference_se**2).sqrt()
+    assert abs(float(z.mean())) < 1.0  # entries share heads: their z-scores are correlated
+    assert float(z.abs().max()) < 5.0
+    with pytest.raises(ConfigError, match="heads_per_draw must be a power of two"):
+        softmax_attention_kernel(x0, X, heads_per_draw=96, sampler="sobol")
+
+
 def test_bad_variance_is_one_line(gen):
     x0, X = sample_tokens(4, 3, 2, gen("tokens"))[:2]
     with pytest.raises(ConfigError, match="variance"):
