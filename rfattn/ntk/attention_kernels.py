@@ -168,9 +168,8 @@ def _attention(arch: AttentionArchitecture, x1: Tensor, x2: Tensor, symmetric: b
     (z1, v1), (z2, v2) = arch.streams(x1), arch.streams(x2)
     if arch.scaling == "linear":
         zeta = mechanism_fn(arch.mechanism)
-        weighted = [zeta(arch.qk_std * (z @ z.transpose(1, 2)) / d) @ v for z, v in
-                    ((z1, v1), (z2, v2))]
-        u1, u2 = (w.reshape(-1, d) for w in weighted)
+        u1, u2 = ((zeta(arch.qk_std * (z @ z.transpose(1, 2)) / d) @ v).reshape(-1, d)
+                  for z, v in ((z1, v1), (z2, v2)))
         scale = arch.ov_std**2 / d
         sigma = scale * (u1 @ u1.T if symmetric else u1 @ u2.T)
         diag1, diag2 = scale * (u1 * u1).sum(1), scale * (u2 * u2).sum(1)

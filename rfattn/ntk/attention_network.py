@@ -96,8 +96,7 @@ class AttentionNetwork(nn.Module):
         pooled = self._phi(h).mean(1)
         return a.w_std / math.sqrt(width) * pooled @ self.readout + a.b_std * self.readout_bias
 
-    def parameter_groups(self) -> dict[str, list[str]]:
-        """Parameter names by role: ``query_key`` and the rest (``value_output``, dense)."""
-        names = [k for k, _ in self.named_parameters()]
-        qk = [k for k in names if k in ("key", "query")]
-        return {"query_key": qk, "other": [k for k in names if k not in qk]}
+    @property
+    def query_key_parameters(self) -> list[str]:
+        """Names of the query-key parameters (``key``, and ``query`` when not tied)."""
+        return [k for k, _ in self.named_parameters() if k in ("key", "query")]

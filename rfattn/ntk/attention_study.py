@@ -229,10 +229,7 @@ def attention_ntk_rows(s: AttentionNTKSettings) -> list[dict]:
     exact = attention_kernels(x, arch=arch).ntk
     net = s.network("attention-ntk", s.heads)
     empirical = EmpiricalNTK(net)(x, method="jacobian")
-    groups = net.parameter_groups()
-    for name, p in net.named_parameters():
-        p.requires_grad_(name in groups["query_key"])
-    query_key = EmpiricalNTK(net)(x, method="jacobian")
+    query_key = EmpiricalNTK(net, parameters=net.query_key_parameters)(x, method="jacobian")
     norm = float(exact.norm())
     return [{"metric": "relative_error", "value": float((empirical - exact).norm()) / norm},
             {"metric": "query_key_share",

@@ -74,15 +74,29 @@ class EmpiricalNTK:
         Any module with trainable parameters, applied to a batch.
     memory_bytes : int, optional
         Budget for temporaries (default: a quarter of the device's free memory).
+    parameters : list of str, optional
+        Names of the parameters to differentiate (default: those with ``requires_grad``); the
+        others are held fixed, so the NTKs of a partition of the parameters add up to the NTK.
     """
 
-    def __init__(self, model: nn.Module, memory_bytes: int | None = None):
+    def __init__(self, model: nn.Module, memory_bytes: int | None = None,
+                 parameters: list[str] | None = None):
         _check_module(model)
         self.model = model
-        self.params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+        named = dict(model.named_parameters())
+        if parameters is not None:
+            unknown = sorted(set(parameters) - set(named))
+            if unknown:
+                raise ConfigError(f"parameters: {', '.join(unknown)} not among the model's "
+                                  f"({', '.join(named)})")
+        chosen = [k for k, v in named.items()
+                  if (v.requires_grad if parameters is None else k in parameters)]
+        self.params = {k: named[k].detach() for k in chosen}
         if not self.params:
             raise ConfigError("model has no trainable parameters")
-        self.buffers = {k: v.detach() for k, v in model.named_buffers()}
+        # the other parameters enter the function as constants, like buffers
+        self.buffers = {**{k: v.detach() for k, v in named.items() if k not in self.params},
+                        **{k: v.detach() for k, v in model.named_buffers()}}
         self.num_params = sum(v.numel() for v in self.params.values())
         ref = next(iter(self.params.values()))
         self.device, self.dtype = ref.device, ref.dtype

@@ -134,11 +134,8 @@ def query_key_terms(s: AttentionKernelSettings, x0, X) -> list[dict]:
         heads = s.heads(m, "query-key", m)
         net = ValueOnlyAttention(heads, train_query_key=True, value_std=1.0,
                                  generator=generator(s.seed, "theory", "query-key-values", m))
-        net.values.requires_grad_(False)
-        query_key = EmpiricalNTK(net)(tokens, method="jacobian")
-        net.values.requires_grad_(True)
-        net.W.requires_grad_(False)
-        value = EmpiricalNTK(net)(tokens, method="jacobian")
+        query_key = EmpiricalNTK(net, parameters=["W"])(tokens, method="jacobian")
+        value = EmpiricalNTK(net, parameters=["values"])(tokens, method="jacobian")
         phi = heads.features(x0, X)
         cell = {"analysis": "query_key_terms", "M": m}
         rows += [{**cell, "metric": "query_key_share",

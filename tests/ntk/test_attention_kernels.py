@@ -86,6 +86,21 @@ def test_empirical_ntk_converges_like_heads_to_the_minus_half():
     assert -0.75 < slope < -0.3, (rms, slope)
 
 
+def test_ntks_of_a_parameter_partition_add_up_to_the_ntk():
+    x = sequences(5)
+    net = AttentionNetwork(3, 4, 4, 2, 4, AttentionArchitecture("relu"),
+                           generator(0, "partition"))
+    names = [k for k, _ in net.named_parameters()]
+    rest = [k for k in names if k not in net.query_key_parameters]
+    full = EmpiricalNTK(net)(x, method="jacobian")
+    parts = [EmpiricalNTK(net, parameters=p)(x, method="jacobian")
+             for p in (net.query_key_parameters, rest)]
+    torch.testing.assert_close(parts[0] + parts[1], full, rtol=1e-12, atol=1e-13)
+    assert float(parts[0].norm()) > 1e-6 * float(full.norm())
+    with pytest.raises(ConfigError, match="parameters: nope not among"):
+        EmpiricalNTK(net, parameters=["nope"])
+
+
 def test_linear_scaling_attention_weights_tend_to_the_kernel_weights():
     """Tied query-key weights at 1/d_key: G_h -> zeta(qk_std S_Z), each head, as d_key grows."""
     x = sequences(2, tokens=4, d=3)
