@@ -231,7 +231,7 @@ def kernel_regime(rows, figures_dir) -> list[Claim]:
                 f"NTK regression (heads {int(heads)})")
     ns = sorted(int(n) for n in df.n_train.dropna().unique())
     ax.set(xscale="log", xlabel="training samples n", ylabel="test MSE",
-           title=f"Kernel regime: {df.mechanism.iloc[0]} attention on {df.target.iloc[0]} "
+           title=f"Kernel regime: {df.mechanism.iloc[0]} attention on {df.target_family.iloc[0]} "
                  f"(degree {int(df.degree.iloc[0])})")
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())

@@ -169,7 +169,7 @@ class AttentionNTKSettings(AttentionNetworkSettings):
 class AttentionTrainingSettings(AttentionNetworkSettings):
     """Kind ``attention_training`` (module docstring)."""
 
-    target: str
+    target_family: str
     degree: int
     n_grid: tuple[int, ...]
     n_test: int
@@ -178,7 +178,7 @@ class AttentionTrainingSettings(AttentionNetworkSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        choice("target", self.target, TARGETS[:-1])
+        choice("target_family", self.target_family, TARGETS[:-1])
         positive_int("degree", self.degree)
         object.__setattr__(self, "n_grid", tuple(positive_ints("n_grid", self.n_grid)))
         positive_int("n_test", self.n_test)
@@ -195,11 +195,11 @@ class AttentionTrainingSettings(AttentionNetworkSettings):
 
     @property
     def columns(self) -> dict:
-        return {"target": self.target, "degree": self.degree, **super().columns}
+        return {"target_family": self.target_family, "degree": self.degree, **super().columns}
 
 
 def attention_training_rows(s: AttentionTrainingSettings) -> list[dict]:
-    target = make_target(s.target, s.d, s.N - 1, s.degree)
+    target = make_target(s.target_family, s.d, s.N - 1, s.degree)
     x0_test, keys_test, x_test = s.tokens(s.n_test, s.seed, "attention-training", "test")
     y_test = target(x0_test, keys_test)
     rows = []

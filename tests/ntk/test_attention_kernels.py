@@ -118,7 +118,7 @@ def test_kernel_regime_training_agrees_with_ntk_regression():
         seed=0, device="cpu", dtype="float64", kind="attention_training", N=3, d=3, heads=128,
         d_key=None, d_value=1, channels=None, mechanism="softmax", scaling="linear",
         hidden_layers=0, activation="relu", qk_std=1.0, ov_std=1.0, w_std=1.0, b_std=0.1,
-        positional="none", positional_values=False, target="single_key", degree=2,
+        positional="none", positional_values=False, target_family="single_key", degree=2,
         n_grid=(12,), n_test=64, steps=40, lr=2.0)
     rows = attention_training_rows(s)
     mse = {r["model"]: r["value"] for r in rows if r["metric"] == "test_mse"}

@@ -58,7 +58,7 @@ def test_the_limit_follows_the_network_settings():
     ("width_convergence", "n=0", "n"), ("kernel_drift", "angles=0", "angles"),
     ("random_features", "n=0", "n"), ("attention_ntk", "d_key=0", "d_key"),
     ("attention_ntk", "scaling=sqrt", "no closed-form kernel under scaling=sqrt"),
-    ("attention_training", "target=custom", "target")])
+    ("attention_training", "target_family=custom", "target_family")])
 def test_bad_values_are_named(kind, override, param):
     with pytest.raises(ConfigError, match=param):
         run_ntk_job(tiny(kind, override))
