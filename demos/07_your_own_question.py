@@ -142,7 +142,7 @@ run("sims.theory", "-m", "model=rfa,rfmlp", *theory)
 run("sims.theory", "-m", "model=rfa", "model.activation=my_question:gelu",
     "model.name=rfa_gelu", *theory)
 predictions = collect(theory_dir)
-print(predictions[predictions.metric == "mc_stderr"][["model", "activation", "value"]])
+print(predictions[predictions.metric == "kernel_error"][["model", "activation", "value"]])
 
 # %% [markdown]
 # ## Draw with rfattn-plot: the simulations, the theory dashed

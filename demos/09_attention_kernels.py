@@ -22,10 +22,12 @@
 # $$ K = \mathbb E_W\Big[\sum_{i,j} a_i a'_j\,\langle\tilde x_i, \tilde x'_j\rangle\Big]. $$
 #
 # For ReLU heads K has a closed form (zero-mean and biased). For softmax heads it does not;
-# the lab estimates it with a control variate: the softmax's second-order Taylor polynomial,
-# whose kernel is known exactly, and antithetic heads $(W, -W)$.
+# the lab computes it two ways: by Monte Carlo with a control variate (the softmax's
+# second-order Taylor polynomial, whose kernel is known exactly, and antithetic heads
+# $(W, -W)$), and deterministically by a Mehler-Hermite expansion in each sample's Hermite
+# coefficients.
 #
-# **Knob**: `HEADS` is the number of heads of the two softmax estimators compared below
+# **Knob**: `HEADS` is the number of heads of the two Monte Carlo estimators compared below
 # (4096 runs in a few seconds on 2 CPU cores).
 
 # %%
@@ -36,9 +38,11 @@ import torch
 from rfattn.core import generator
 from rfattn.rfa import (RandomFeatureAttention, monte_carlo_attention_kernel, rfa_relu_kernel,
                         sample_tokens)
+from rfattn.rfa import hermite_softmax_kernel
 from rfattn.rfa.softmax_kernel import relative_error, softmax_attention_kernel
 
-HEADS = 4096    # <- the knob: heads of each softmax estimator
+HEADS = 4096    # <- the knob: heads of each Monte Carlo softmax estimator
+DEGREE = 6      # total degree of the Hermite expansion (nodes: DEGREE + 2)
 torch.set_default_dtype(torch.float64)
 D, N, VARIANCE = 4, 4, 0.25
 x0, X = sample_tokens(128, N, D, generator(0, "demo9", "tokens"))[:2]
@@ -96,6 +100,38 @@ assert gain > 2.0
 assert abs(float(z.mean())) < 1.0  # entries share heads: a mean within one standard error
 
 # %% [markdown]
+# ## Softmax heads without heads: the Mehler-Hermite expansion
+#
+# A head enters a sample only through $u = W^\top\tilde x_0$, and two samples' $u$ are
+# Gaussians with the isotropic correlation $\rho = \cos(\tilde x_0, \tilde x_0')$. Mehler's
+# formula then writes the kernel as $\sum_k \rho^k\langle\hat f_k, \hat f'_k\rangle$ over
+# each sample's Hermite coefficients of degree k, computed once per sample by Gauss-Hermite
+# quadrature. Its error falls fast with the degree, and it comes with a truncation bound.
+
+# %%
+reference, _ = hermite_softmax_kernel(x0, X, variance=VARIANCE, degree=10, nodes=12)
+degrees, hermite_errors, bounds = [2, 4, DEGREE], [], []
+for degree in degrees:
+    kernel, bound = hermite_softmax_kernel(x0, X, variance=VARIANCE, degree=degree,
+                                           nodes=degree + 2)
+    hermite_errors.append(float((kernel - reference).norm() / reference.norm()))
+    bounds.append(bound)
+    print(f"degree {degree}: relative error {hermite_errors[-1]:.1e}, bound {bound:.1e}")
+plt.semilogy(degrees, hermite_errors, "o-", label="error against degree 10")
+plt.semilogy(degrees, bounds, "s--", label="truncation bound")
+plt.axhline(relative_error(plain, plain_se), color="k", ls=":",
+            label=f"plain Monte Carlo, {HEADS} heads")
+plt.xlabel("degree")
+plt.ylabel("relative Frobenius error")
+plt.legend()
+plt.show()
+z = (plain - reference) / plain_se
+print(f"plain Monte Carlo against the expansion: mean z {float(z.mean()):+.2f}")
+assert all(e <= b for e, b in zip(hermite_errors, bounds))
+assert hermite_errors[-1] < 1e-3 * relative_error(plain, plain_se)
+assert abs(float(z.mean())) < 1.0
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Replace the ReLU heads of the first cell by biased ones (`"biased"` and `c=1.0` in
@@ -104,3 +140,5 @@ assert abs(float(z.mean())) < 1.0  # entries share heads: a mean within one stan
 # 2. Multiply `VARIANCE` by 4. How does the control variate's gain change, and why (think of
 #    where the Taylor polynomial of the softmax stops tracking it)?
 # 3. Set `HEADS` to 1024 and 16384. Do both errors fall like $1/\sqrt{M}$?
+# 4. Multiply `VARIANCE` by 4 and rerun the expansion. Why does it need a higher degree for the
+#    same error (think of how far the scores reach into the softmax's curvature)?

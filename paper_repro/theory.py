@@ -152,18 +152,18 @@ def _described(model: str) -> str:
 
 
 def _convergence(rows: pd.DataFrame, model: str) -> str:
-    """Largest change of the prediction from half the spectrum's sample, and the Monte Carlo
-    error of the kernel."""
+    """Largest change of the prediction from half the spectrum's sample, and the error of the
+    kernel (a Monte Carlo standard error, or the truncation bound of softmax heads' expansion)."""
     change = _curve_rows(rows, "half_sample_change")
     change = change[change.model == ("rfa" if model == "kernel" else model)]
-    mc = rows[(rows.sweep == "theory_rfa_curves") & (rows.metric == "mc_stderr")
+    mc = rows[(rows.sweep == "theory_rfa_curves") & (rows.metric == "kernel_error")
               & (rows.model == model)].value
     tail = _curve_rows(rows, "tail_change")
     tail = tail[tail.model == ("rfa" if model == "kernel" else model)]
     text = (f"; change of the predictions from half the sample: median "
             f"{change.value.median():.2g}, with the other tail shape: median "
             f"{tail.value.median():.2g}")
-    return text + (f"; Monte Carlo kernel error {mc.iloc[0]:.2g}" if len(mc) and mc.iloc[0]
+    return text + (f"; kernel error {mc.iloc[0]:.2g}" if len(mc) and mc.iloc[0]
                    else "")
 
 

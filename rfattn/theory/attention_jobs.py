@@ -5,16 +5,19 @@ For an attention model (``conf/model/``: zero-mean or biased ReLU, zero-mean sof
 
 - **the reference kernel** :math:`K_\infty`: for ReLU heads :func:`rfattn.rfa.rfa_relu_kernel`
   (closed form for zero-mean heads, a 6-node quadrature exact to 3e-9 for biased heads); for
-  softmax heads the control-variate estimate
-  (:func:`rfattn.rfa.softmax_kernel.softmax_attention_kernel`, with its error);
+  softmax heads, zero-mean or biased, the Mehler-Hermite expansion of total degree ``degree``
+  on ``nodes`` Gauss-Hermite points per coordinate
+  (:func:`rfattn.rfa.hermite_kernel.hermite_softmax_kernel`, with its truncation bound);
 - **a plain Monte Carlo check** of it with ``check_heads`` fresh heads per group of 16 samples:
   one independent z-score per group (:func:`check_scores`), standard normal when the reference
   is right;
 - **finite heads**: :math:`\|\Phi_M\Phi_M^\top - K_\infty\|_F^2/\|K_\infty\|_F^2` for M in
   ``heads_grid`` over ``draws`` head draws. The M heads' kernel is an average of M i.i.d.
   one-head kernels, so its expected squared error is exactly :math:`c/M` (slope -1 in log-log);
-- for softmax, **the estimators at equal heads**: the relative standard error of plain Monte
-  Carlo and of the control-variate estimate, with ``check_heads`` heads each, and their times;
+- for softmax, **the estimators**: the relative standard error of plain Monte Carlo and (for
+  zero-mean heads) of the control-variate estimate, with ``check_heads`` heads each, the actual
+  relative error of the expansion against one of degree + 4 on nodes + 4 points, and the
+  seconds of each;
 - **the trained query-key terms**: the model as a torch module
   (:class:`~rfattn.ntk.ValueOnlyAttention`) with its query-key matrices trainable and values
   N(0, 1), for M in :data:`QUERY_KEY_HEADS`: the empirical NTK's value part, which equals
@@ -34,6 +37,7 @@ from ..core.runtime import generator
 from ..ntk import EmpiricalNTK, ValueOnlyAttention
 from ..rfa import RandomFeatureAttention, monte_carlo_attention_kernel, rfa_relu_kernel
 from ..rfa.settings import bias_c
+from ..rfa.hermite_kernel import MAX_GRID_POINTS, check_hermite_grid, hermite_softmax_kernel
 from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
 from .settings import TheoryTokenSettings
 
@@ -50,8 +54,9 @@ class AttentionKernelSettings(TheoryTokenSettings):
     n_sample: int
     heads_grid: tuple[int, ...]
     draws: int
-    reference_heads: int
     check_heads: int
+    degree: int
+    nodes: int
 
     def __post_init__(self):
         super().__post_init__()
@@ -62,19 +67,20 @@ class AttentionKernelSettings(TheoryTokenSettings):
             raise ConfigError("heads_grid needs at least two numbers of heads for a rate "
                               f"(got {list(self.heads_grid)})")
         positive_int("draws", self.draws)
-        for key in ("reference_heads", "check_heads"):
-            if positive_int(key, getattr(self, key)) < 8 * HEADS_PER_DRAW:
-                raise ConfigError(f"{key} must be >= {8 * HEADS_PER_DRAW}: its error needs at "
-                                  f"least 8 draws of {HEADS_PER_DRAW} heads (got "
-                                  f"{getattr(self, key)})")
+        if positive_int("check_heads", self.check_heads) < 8 * HEADS_PER_DRAW:
+            raise ConfigError(f"check_heads must be >= {8 * HEADS_PER_DRAW}: its error needs at "
+                              f"least 8 draws of {HEADS_PER_DRAW} heads (got {self.check_heads})")
         model = self.model
         if model.family != "attention" or model.activation not in ("relu", "softmax"):
             raise ConfigError(f"model {model.name!r} has no infinite-head kernel here: kind "
                               "attention_kernel takes ReLU or softmax attention (model=rfa, "
                               "rfa_biased or rfa_softmax)")
-        if model.activation == "softmax" and model.qk_mean != "zero":
-            raise ConfigError("model.qk_mean must be zero for softmax attention: the control "
-                              "variate expands the softmax around zero-mean scores")
+        if model.activation == "softmax":
+            check_hermite_grid(self.d, self.degree, self.nodes)
+            if (self.nodes + 4)**self.d > MAX_GRID_POINTS:
+                raise ConfigError(f"(nodes + 4)**d must be <= {MAX_GRID_POINTS}: the job checks "
+                                  "the expansion against one of degree + 4 on nodes + 4 points "
+                                  f"(got nodes={self.nodes}, d={self.d})")
 
     @property
     def closed_form(self) -> bool:
@@ -95,9 +101,9 @@ class AttentionKernelSettings(TheoryTokenSettings):
 
     def estimate_seconds(self) -> float:
         n, q = self.n_sample, self.d + 1
-        heads = self.draws * sum(self.heads_grid) + 3 * self.check_heads + (
-            0 if self.closed_form else 2 * self.reference_heads)
-        return 3.0 + heads * n * (n + 60) * q / 4e9  # 2 s: the query-key terms
+        heads = self.draws * sum(self.heads_grid) + 3 * self.check_heads
+        expansions = 0 if self.closed_form else 2 * n * (self.nodes + 4)**self.d / 4e6
+        return 3.0 + heads * n * (n + 60) * q / 4e9 + expansions  # 2 s: the query-key terms
 
 
 def check_scores(s: AttentionKernelSettings, x0, X, reference) -> list[float]:
@@ -109,8 +115,7 @@ def check_scores(s: AttentionKernelSettings, x0, X, reference) -> list[float]:
     of the mean over draws of :math:`\overline{\hat K_{draw} - K_\infty}` (mean over the
     group's block). Groups share no heads, so their scores are independent, and with the right
     reference they are standard normal (to the t distribution with draws - 1 degrees of
-    freedom; a softmax reference's own error, a few percent of the check's variance, is left
-    out). Entries of one Monte Carlo matrix share their heads: their z-scores are strongly
+    freedom). Entries of one Monte Carlo matrix share their heads: their z-scores are strongly
     correlated, so a mean square over them does not test anything sharply.
     """
     scores = []
@@ -145,6 +150,33 @@ def query_key_terms(s: AttentionKernelSettings, x0, X) -> list[dict]:
     return rows
 
 
+def expansion(s: AttentionKernelSettings, x0, X, degree: int, nodes: int):
+    """The Mehler-Hermite kernel of the job's softmax heads and its relative bound."""
+    return hermite_softmax_kernel(x0, X, variance=s.model.qk_variance, c=bias_c(s.model, s.d),
+                                  degree=degree, nodes=nodes)
+
+
+def monte_carlo_estimators(s: AttentionKernelSettings, x0, X) -> list[dict]:
+    """Rows of plain Monte Carlo and, for zero-mean heads, of the control variate: relative
+    standard error and seconds with ``check_heads`` heads each."""
+    estimators = {"plain": lambda: monte_carlo_attention_kernel(
+        x0, X, None, None, lambda m, draw: s.heads(m, "plain", draw), s.check_heads,
+        HEADS_PER_DRAW)}
+    if s.model.qk_mean == "zero":
+        estimators["control_variate"] = lambda: softmax_attention_kernel(
+            x0, X, variance=s.model.qk_variance, total_heads=s.check_heads, seed=s.seed + 1,
+            heads_per_draw=HEADS_PER_DRAW)
+    rows = []
+    for estimator, run in estimators.items():
+        start = time.perf_counter()
+        kernel, stderr = run()
+        seconds = time.perf_counter() - start
+        cell = {"analysis": "estimator", "estimator": estimator, "M": s.check_heads}
+        rows += [{**cell, "metric": "relative_stderr", "value": relative_error(kernel, stderr)},
+                 {**cell, "metric": "seconds", "value": seconds}]
+    return rows
+
+
 def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
     x0, X = s.sample(s.n_sample, "attention-kernel")
     model = s.model
@@ -152,13 +184,19 @@ def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
                "n_sample": s.n_sample, "d": s.d, "N": s.N}
     if s.closed_form:
         reference = rfa_relu_kernel(x0, X, variance=model.qk_variance, c=bias_c(model, s.d))
-        rows = [{"analysis": "reference", "M": 0, "metric": "relative_stderr", "value": 0.0}]
+        rows = [{"analysis": "reference", "metric": "relative_bound", "value": 0.0}]
     else:
-        reference, reference_se = softmax_attention_kernel(
-            x0, X, variance=model.qk_variance, total_heads=s.reference_heads, seed=s.seed,
-            heads_per_draw=HEADS_PER_DRAW)
-        rows = [{"analysis": "reference", "M": s.reference_heads, "metric": "relative_stderr",
-                 "value": relative_error(reference, reference_se)}]
+        start = time.perf_counter()
+        reference, bound = expansion(s, x0, X, s.degree, s.nodes)
+        seconds = time.perf_counter() - start
+        finer, _ = expansion(s, x0, X, s.degree + 4, s.nodes + 4)
+        cell = {"analysis": "estimator", "estimator": "hermite", "degree": s.degree,
+                "nodes": s.nodes}
+        rows = [{"analysis": "reference", "metric": "relative_bound", "value": bound},
+                {**cell, "metric": "relative_bound", "value": bound},
+                {**cell, "metric": "relative_error",
+                 "value": float((reference - finer).norm() / finer.norm())},
+                {**cell, "metric": "seconds", "value": seconds}]
     rows += [{"analysis": "check", "M": s.check_heads, "group": g, "metric": "z",
               "value": z} for g, z in enumerate(check_scores(s, x0, X, reference))]
 
@@ -169,23 +207,7 @@ def attention_kernel(s: AttentionKernelSettings) -> list[dict]:
             error = float((phi @ phi.T - reference).norm()) ** 2 / scale
             rows.append({"analysis": "finite_heads", "M": m, "draw": draw,
                          "metric": "relative_squared_error", "value": error})
-
     if not s.closed_form:
-        start = time.perf_counter()
-        plain, plain_se = monte_carlo_attention_kernel(
-            x0, X, None, None, lambda m, draw: s.heads(m, "plain", draw), s.check_heads,
-            HEADS_PER_DRAW)
-        plain_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        controlled, controlled_se = softmax_attention_kernel(
-            x0, X, variance=model.qk_variance, total_heads=s.check_heads, seed=s.seed + 1,
-            heads_per_draw=HEADS_PER_DRAW)
-        controlled_seconds = time.perf_counter() - start
-        for estimator, kernel, se, seconds in (
-                ("plain", plain, plain_se, plain_seconds),
-                ("control_variate", controlled, controlled_se, controlled_seconds)):
-            cell = {"analysis": "estimator", "estimator": estimator, "M": s.check_heads}
-            rows += [{**cell, "metric": "relative_stderr", "value": relative_error(kernel, se)},
-                     {**cell, "metric": "seconds", "value": seconds}]
+        rows += monte_carlo_estimators(s, x0, X)
     rows += query_key_terms(s, x0, X)
     return [{**setting, **row} for row in rows]

@@ -4,11 +4,15 @@ r"""The infinite-width kernels of the lab's random-feature models, as Gram matri
   form for zero-mean heads (Fu et al. 2023), a one-dimensional quadrature of the rectified
   Gaussian moment for biased heads [ours]; a ``kernel`` model with a user's ``model.kernel``:
   that kernel;
-- zero-mean softmax attention: Monte Carlo over antithetic heads with the Taylor control
-  variate, :func:`rfattn.rfa.softmax_kernel.softmax_attention_kernel` [ours];
-- biased softmax attention, and attention with a user's activation: Monte Carlo over fresh
-  heads, :func:`rfattn.rfa.monte_carlo_attention_kernel` (these estimates carry the error of
-  their finite number of heads, which the study records);
+- softmax attention, zero-mean or biased: the Mehler-Hermite expansion,
+  :func:`rfattn.rfa.hermite_kernel.hermite_softmax_kernel` [ours] (deterministic; its relative
+  truncation bound is recorded as the kernel's error), where its Gauss-Hermite grid of
+  ``nodes**d`` points fits (d <= 5 at the default 8 nodes); at larger d, Monte Carlo: over
+  antithetic heads with the Taylor control variate for zero-mean heads
+  (:func:`rfattn.rfa.softmax_kernel.softmax_attention_kernel`), over fresh heads for biased ones;
+- attention with a user's activation: Monte Carlo over fresh heads,
+  :func:`rfattn.rfa.monte_carlo_attention_kernel` (these estimates carry the error of their
+  finite number of heads, which the study records);
 - the RFMLP: :math:`\mathbb E_w[\mathrm{ReLU}\langle w,z\rangle\mathrm{ReLU}\langle w,z'\rangle]`,
   :math:`w\sim\mathcal N(0, s^2 I)`, on :math:`z = [x_0; x_1; \dots; x_N; 1]`, the first-order
   arc-cosine kernel (:func:`rfattn.linalg.relu_arccos_kernel`).
@@ -31,6 +35,7 @@ from ..linalg.kernels import relu_arccos_kernel
 from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
                    rfa_relu_kernel, user_kernel)
 from ..rfa.settings import bias_c
+from ..rfa.hermite_kernel import MAX_GRID_POINTS, NODES, hermite_softmax_kernel
 from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
 
 
@@ -50,11 +55,12 @@ def mlp_input(x0: Tensor, X: Tensor) -> Tensor:
 
 def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
                mc_heads: int, heads_per_draw: int | None = None) -> tuple[Tensor, float]:
-    """The infinite-width kernel of ``model`` on the samples (x0, X), and its Monte Carlo
-    standard error (0 for a closed form): the Frobenius norm of the entrywise standard errors
-    relative to that of the kernel, on its first :data:`ERROR_ROWS` rows (the samples are
-    independent). The Gram matrix is the only (n, n) matrix built: a closed form by row blocks,
-    a Monte Carlo kernel accumulated in place.
+    """The infinite-width kernel of ``model`` on the samples (x0, X), and its error: 0 for a
+    closed form, the relative Frobenius norm of the truncation bound for the Mehler-Hermite
+    expansion of softmax heads, and for Monte Carlo the Frobenius norm of the entrywise
+    standard errors relative to that of the kernel, on its first :data:`ERROR_ROWS` rows (the
+    samples are independent). The Gram matrix is the only (n, n) matrix built: a closed form
+    or an expansion by row blocks, a Monte Carlo kernel accumulated in place.
 
     Parameters
     ----------
@@ -81,6 +87,8 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
     c = bias_c(model, d)
     heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
+    if model.activation == "softmax" and NODES**d <= MAX_GRID_POINTS:
+        return hermite_softmax_kernel(x0, X, None, None, model.qk_variance, c)
     if model.activation == "softmax" and model.qk_mean == "zero":
         kernel, stderr = softmax_attention_kernel(x0, X, None, None, model.qk_variance, mc_heads,
                                                   seed, heads_per_draw, ERROR_ROWS)

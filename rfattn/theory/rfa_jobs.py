@@ -84,7 +84,7 @@ def rfa_spectra(s: CurveSettings) -> tuple[dict, list[dict]]:
     diagonal = gram.diagonal().to(torch.float64, copy=True)
     grams = [gram]  # the full sample's spectrum takes the last reference: one Gram matrix at peak
     del gram
-    rows = [{"analysis": "kernel", "metric": "mc_stderr", "value": mc_error}]
+    rows = [{"analysis": "kernel", "metric": "kernel_error", "value": mc_error}]
     spectra = {}
     for label, size in (("half", s.n_sample // 2), ("full", s.n_sample)):
         keep = s.tail.modes(size)["keep"]

@@ -170,14 +170,14 @@ def test_main_job_at_tiny_size_snnk(tmp_path):
 @pytest.mark.slow  # make test-main-job (CI runs it)
 def test_main_job_at_tiny_size_attention(tmp_path):
     figs, report = main_job(tmp_path, "attention", "joblib", "seed=0", "n_sample=64",
-                            "heads_grid=[16,64]", "draws=3", "reference_heads=512",
-                            "check_heads=512", "heads=8,16", "n=6", "n_grid=[8,16]",
-                            "n_test=16", "steps=10")
+                            "heads_grid=[16,64]", "draws=3", "check_heads=512", "heads=8,16",
+                            "n=6", "n_grid=[8,16]", "n_test=16", "steps=10")
     assert figs == {"attention_finite_heads_error_vs_heads_n_sample64_d4_N4.png",
                     "attention_ntk_vs_heads_n6_N5_d4.png",
                     "attention_kernel_regime_training_N5_d4.png"}
     for claim in ("attention-kernel-matches-monte-carlo", "finite-heads-error-1-over-M",
-                  "softmax-control-variate-error", "attention-ntk-converges-heads-1-2",
+                  "softmax-control-variate-error", "softmax-hermite-kernel-equal-cost",
+                  "attention-ntk-converges-heads-1-2",
                   "attention-ntk-query-key-share-vanishes",
                   "attention-ntk-matches-neural-tangents",
                   "attention-training-matches-ntk-regression"):
