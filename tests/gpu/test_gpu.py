@@ -21,6 +21,17 @@ def test_features_and_kernel_match_cpu(gen):
                                rtol=1e-10, atol=1e-12)
 
 
+def test_softmax_hermite_kernel_matches_cpu(gen):
+    from rfattn.rfa import hermite_softmax_kernel
+
+    x0, X = sample_tokens(300, 4, 4, gen("hermite"))
+    for c in (0.0, 1.0):
+        cpu, cpu_bound = hermite_softmax_kernel(x0, X, c=c)
+        gpu, gpu_bound = hermite_softmax_kernel(x0.cuda(), X.cuda(), c=c)
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-12)
+        assert gpu_bound == pytest.approx(cpu_bound, rel=1e-8)
+
+
 @pytest.mark.parametrize("model", ["rfa", "kernel"])
 def test_study_job_matches_cpu(model):
     over = ["n_grid=[64,256]", "n_val=100", "n_test=200", "model.M=32", f"model={model}"]
