@@ -62,6 +62,12 @@ DEGREE = 6  # default total degree of the expansion
 NODES = 8  # default Gauss-Hermite nodes per coordinate
 
 
+def grid_fits(d: int, nodes: int = NODES) -> bool:
+    """Whether the tensor rule of ``nodes`` points per coordinate in d dimensions has at most
+    :data:`MAX_GRID_POINTS` points (else the kernel is left to Monte Carlo)."""
+    return nodes**d <= MAX_GRID_POINTS
+
+
 def check_hermite_grid(d: int, degree: int, nodes: int) -> tuple[int, int]:
     """``degree`` >= 0 and ``nodes`` >= ``degree + 2``, with ``nodes**d`` at most
     :data:`MAX_GRID_POINTS`; one line otherwise. With fewer nodes the rule's aliasing error
@@ -72,7 +78,7 @@ def check_hermite_grid(d: int, degree: int, nodes: int) -> tuple[int, int]:
     if nodes < degree + 2:
         raise ConfigError(f"nodes must be >= degree + 2 = {degree + 2} (with fewer, the "
                           f"quadrature error exceeds the truncation bound; got {nodes})")
-    if nodes**d > MAX_GRID_POINTS:
+    if not grid_fits(d, nodes):
         raise ConfigError(f"nodes**d must be <= {MAX_GRID_POINTS} Gauss-Hermite points per "
                           f"sample (got {nodes}**{d} = {nodes**d}): use fewer nodes, or the "
                           "Monte Carlo softmax_attention_kernel at this d")
@@ -118,8 +124,8 @@ def hermite_coefficients(x0: Tensor, X: Tensor, variance: float, c: float, degre
     Returns
     -------
     (Tensor, Tensor, Tensor)
-        Coefficients (n, B, d+1) (B multi-indices by total degree), each multi-index's degree
-        (B,) and the second moments (n,).
+        Coefficients (n, B, d+1) (B multi-indices, ordered by total degree), the number of
+        multi-indices of each degree (degree + 1,) and the second moments (n,).
     """
     n, N, d = X.shape
     points, weights, basis, degrees = hermite_basis(d, degree, nodes, X.dtype, X.device)
@@ -136,7 +142,7 @@ def hermite_coefficients(x0: Tensor, X: Tensor, variance: float, c: float, degre
         features = keys[s:e].transpose(1, 2) @ attention  # (b, d+1, P)
         moments[s:e] = (features * features).sum(1) @ weights
         coefficients[s:e] = (features @ basis).transpose(1, 2)
-    return coefficients, degrees, moments
+    return coefficients, torch.bincount(degrees, minlength=degree + 1), moments
 
 
 def hermite_softmax_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None,
@@ -174,17 +180,21 @@ def hermite_softmax_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None,
     c = real("c", c)
     degree, nodes = check_hermite_grid(x0a.shape[1], degree, nodes)
     symmetric = x0b is None
-    if symmetric:
-        x0b, Xb = x0a, Xa
-    check_tokens(x0b, Xb, x0a.shape[1])
-    fa, degrees, moments_a = hermite_coefficients(x0a, Xa, variance, c, degree, nodes)
-    fb, _, moments_b = (fa, degrees, moments_a) if symmetric else hermite_coefficients(
-        x0b, Xb, variance, c, degree, nodes)
-    qa = augment(x0a)
-    qa = qa / qa.norm(dim=1, keepdim=True)
-    qb = qa if symmetric else augment(x0b) / augment(x0b).norm(dim=1, keepdim=True)
-    tails_a = (moments_a - (fa * fa).sum((1, 2))).clamp_(min=0.0).sqrt_()
-    tails_b = tails_a if symmetric else (moments_b - (fb * fb).sum((1, 2))).clamp_(min=0).sqrt_()
+    if not symmetric:
+        check_tokens(x0b, Xb, x0a.shape[1])
+
+    def side(x0: Tensor, X: Tensor):
+        """Unit queries, the coefficients of each degree (views), second moments and tails."""
+        coefficients, counts, moments = hermite_coefficients(x0, X, variance, c, degree, nodes)
+        ends = counts.cumsum(0).tolist()
+        by_degree = [coefficients[:, end - count:end].flatten(1)
+                     for end, count in zip(ends, counts.tolist())]
+        tails = (moments - (coefficients * coefficients).sum((1, 2))).clamp_(min=0.0).sqrt_()
+        queries = augment(x0)
+        return queries / queries.norm(dim=1, keepdim=True), by_degree, moments, tails
+
+    qa, fa, moments_a, tails_a = side(x0a, Xa)
+    qb, fb, _, tails_b = (qa, fa, moments_a, tails_a) if symmetric else side(x0b, Xb)
     kernel = torch.empty(qa.shape[0], qb.shape[0], dtype=qa.dtype, device=qa.device)
     bound_squared = 0.0
     step = block_rows(2 * qa.element_size() * qb.shape[0], 64 * 2**20, qa.device)
@@ -193,8 +203,7 @@ def hermite_softmax_kernel(x0a: Tensor, Xa: Tensor, x0b: Tensor | None = None,
         rho = qa[s:e] @ qb.T
         block = torch.zeros_like(rho)
         for k in range(degree, -1, -1):  # Horner's rule in rho
-            at = degrees == k
-            block.mul_(rho).add_(fa[s:e, at].flatten(1) @ fb[:, at].flatten(1).T)
+            block.mul_(rho).add_(fa[k][s:e] @ fb[k].T)
         kernel[s:e] = block
         bound = rho.abs_().pow_(degree + 1).mul_(tails_a[s:e, None] * tails_b[None])
         if symmetric:

@@ -34,8 +34,8 @@ from ..linalg.blocks import block_rows
 from ..linalg.kernels import relu_arccos_kernel
 from ..rfa import (ModelSettings, RandomFeatureAttention, monte_carlo_attention_kernel,
                    rfa_relu_kernel, user_kernel)
+from ..rfa.hermite_kernel import grid_fits, hermite_softmax_kernel
 from ..rfa.settings import bias_c
-from ..rfa.hermite_kernel import MAX_GRID_POINTS, NODES, hermite_softmax_kernel
 from ..rfa.softmax_kernel import relative_error, softmax_attention_kernel
 
 
@@ -86,9 +86,9 @@ def model_gram(model: ModelSettings, d: int, x0: Tensor, X: Tensor, seed: int,
     if model.family != "attention":
         raise ConfigError(f"model.family {model.family!r} has no kernel here")
     c = bias_c(model, d)
-    heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
-    if model.activation == "softmax" and NODES**d <= MAX_GRID_POINTS:
+    if model.activation == "softmax" and grid_fits(d):
         return hermite_softmax_kernel(x0, X, None, None, model.qk_variance, c)
+    heads_per_draw = heads_per_draw or default_heads_per_draw(mc_heads)
     if model.activation == "softmax" and model.qk_mean == "zero":
         kernel, stderr = softmax_attention_kernel(x0, X, None, None, model.qk_variance, mc_heads,
                                                   seed, heads_per_draw, ERROR_ROWS)

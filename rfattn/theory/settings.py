@@ -20,7 +20,7 @@ from ..core.plugins import call_plugin, load_plugin
 from ..core.study import KindSettings
 from ..ntk.analytic import ACTIVATIONS, fc_kernels
 from ..rfa import ModelSettings, RidgeSettings, TargetSettings, TokenSettings
-from ..rfa.hermite_kernel import MAX_GRID_POINTS, NODES
+from ..rfa.hermite_kernel import NODES, grid_fits
 from ..rfa.settings import bias_c
 from .kernels import ERROR_ROWS, default_heads_per_draw
 from .spectra import TAIL_SHAPES
@@ -175,7 +175,7 @@ class CurveSettings(TheoryTokenSettings):
         n = self.n_sample
         per_pair = 3.2e-8 if bias_c(self.model, self.d) else 8e-9  # quadrature: 8.7 s, 4096
         controlled = self.model.activation == "softmax" and self.model.qk_mean == "zero"
-        if self.model.activation == "softmax" and NODES**self.d <= MAX_GRID_POINTS:
+        if self.model.activation == "softmax" and grid_fits(self.d):
             return 1.0 + self._eigh_seconds(n) + n * NODES**self.d / 1.6e7 + 2e-7 * n * n
         kernel = (per_pair * n * n * self.N**2 if self.model.closed_form
                   else (2 if controlled else 1) * 2 * n * n * self.mc_heads * (self.d + 1) / 8e10)
